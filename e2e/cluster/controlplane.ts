@@ -1,0 +1,482 @@
+// A real Kubernetes control plane started as local processes: etcd, kube-apiserver,
+// kube-controller-manager, kube-scheduler and kwok (simulated nodes and pod lifecycles).
+// Loopback only, free ports, generated certificates and kubeconfig, logs kept in the state dir.
+import { execFile, spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { binDir } from './binaries.ts';
+
+const run = promisify(execFile);
+
+export const COMPONENTS = [
+  'etcd',
+  'kube-apiserver',
+  'kube-controller-manager',
+  'kube-scheduler',
+  'kwok',
+] as const;
+export type Component = (typeof COMPONENTS)[number];
+
+/** What a running control plane leaves in its state dir (state.json), enough for another process to stop it. */
+export interface ClusterState {
+  dir: string;
+  kubeconfig: string;
+  server: string;
+  pids: Partial<Record<Component, number>>;
+  ports: Record<string, number>;
+  startedAt: string;
+}
+
+export interface StartOptions {
+  /** State directory: certs, etcd data, logs, kubeconfig. Wiped on start. */
+  dir: string;
+  /** Print progress lines to stderr. */
+  verbose?: boolean;
+  /** Extra kube-apiserver flags (tests of admission features, etc). */
+  apiserverArgs?: string[];
+}
+
+const stateFile = (dir: string) => join(dir, 'state.json');
+
+export function readState(dir: string): ClusterState | undefined {
+  const f = stateFile(dir);
+  if (!existsSync(f)) return undefined;
+  return JSON.parse(readFileSync(f, 'utf8')) as ClusterState;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      if (addr === null || typeof addr === 'string') return reject(new Error('no port'));
+      srv.close(() => resolve(addr.port));
+    });
+  });
+}
+
+async function freePorts(n: number): Promise<number[]> {
+  const ports = new Set<number>();
+  while (ports.size < n) ports.add(await freePort());
+  return [...ports];
+}
+
+async function openssl(args: string[], cwd: string): Promise<void> {
+  try {
+    await run('openssl', args, { cwd });
+  } catch (err) {
+    throw new Error(
+      `openssl ${args[0]} failed: ${(err as Error).message}. The test control plane needs the openssl CLI (apt-get install openssl).`,
+    );
+  }
+}
+
+/** A CA, a serving cert for 127.0.0.1/localhost, an admin client cert (system:masters) and the SA key pair. */
+async function makeCerts(pki: string): Promise<void> {
+  mkdirSync(pki, { recursive: true });
+  const ext = join(pki, 'serving.ext');
+  writeFileSync(
+    ext,
+    [
+      'basicConstraints=CA:FALSE',
+      'keyUsage=critical,digitalSignature,keyEncipherment',
+      'extendedKeyUsage=serverAuth',
+      'subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc',
+      '',
+    ].join('\n'),
+  );
+  writeFileSync(
+    join(pki, 'client.ext'),
+    'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n',
+  );
+  const days = '3650';
+  await openssl(
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      'ca.key',
+    ].concat(['-out', 'ca.crt', '-days', days, '-subj', '/CN=kreboot-test-ca']),
+    pki,
+  );
+  for (const [name, subj, extFile] of [
+    ['apiserver', '/CN=kube-apiserver', 'serving.ext'],
+    ['admin', '/O=system:masters/CN=kreboot-admin', 'client.ext'],
+  ] as const) {
+    await openssl(
+      [
+        'req',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        `${name}.key`,
+      ].concat(['-out', `${name}.csr`, '-subj', subj]),
+      pki,
+    );
+    await openssl(
+      ['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial'].concat([
+        '-out',
+        `${name}.crt`,
+        '-days',
+        days,
+        '-extfile',
+        extFile,
+      ]),
+      pki,
+    );
+  }
+  await openssl(['genrsa', '-out', 'sa.key', '2048'], pki);
+  await openssl(['rsa', '-in', 'sa.key', '-pubout', '-out', 'sa.pub'], pki);
+}
+
+function kubeconfigYaml(server: string, pki: string): string {
+  const b64 = (f: string) => readFileSync(join(pki, f)).toString('base64');
+  return `apiVersion: v1
+kind: Config
+clusters:
+- name: kreboot-test
+  cluster:
+    server: ${server}
+    certificate-authority-data: ${b64('ca.crt')}
+users:
+- name: kreboot-admin
+  user:
+    client-certificate-data: ${b64('admin.crt')}
+    client-key-data: ${b64('admin.key')}
+contexts:
+- name: kreboot-test
+  context:
+    cluster: kreboot-test
+    user: kreboot-admin
+current-context: kreboot-test
+`;
+}
+
+/** GET a path on the API server with the admin identity; resolves with status and body. */
+export function apiGet(
+  server: string,
+  pki: string,
+  path: string,
+  timeoutMs = 2000,
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      new URL(path, server),
+      {
+        ca: readFileSync(join(pki, 'ca.crt')),
+        cert: readFileSync(join(pki, 'admin.crt')),
+        key: readFileSync(join(pki, 'admin.key')),
+        timeout: timeoutMs,
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => {
+          body += c;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class ControlPlane {
+  readonly pids: Partial<Record<Component, number>> = {};
+  private constructor(
+    readonly dir: string,
+    readonly bin: string,
+    readonly ports: Record<string, number>,
+    readonly verbose: boolean,
+  ) {}
+
+  get kubeconfig(): string {
+    return join(this.dir, 'kubeconfig');
+  }
+  get server(): string {
+    return `https://127.0.0.1:${this.ports.apiserver}`;
+  }
+  get pki(): string {
+    return join(this.dir, 'pki');
+  }
+  logFile(c: Component): string {
+    return join(this.dir, 'logs', `${c}.log`);
+  }
+
+  private say(msg: string): void {
+    if (this.verbose) process.stderr.write(`[cluster] ${msg}\n`);
+  }
+
+  static async start(opts: StartOptions): Promise<ControlPlane> {
+    const bin = await binDir({ verbose: opts.verbose ?? false });
+    const existing = readState(opts.dir);
+    if (existing) await stopFromState(existing);
+    rmSync(opts.dir, { recursive: true, force: true });
+    mkdirSync(join(opts.dir, 'logs'), { recursive: true });
+    const [etcdClient, etcdPeer, apiserver, kcm, scheduler, kwok] = await freePorts(6);
+    const cp = new ControlPlane(
+      opts.dir,
+      bin,
+      {
+        etcdClient: etcdClient!,
+        etcdPeer: etcdPeer!,
+        apiserver: apiserver!,
+        kcm: kcm!,
+        scheduler: scheduler!,
+        kwok: kwok!,
+      },
+      opts.verbose ?? false,
+    );
+    try {
+      await cp.boot(opts);
+    } catch (err) {
+      await cp.stop();
+      throw err;
+    }
+    return cp;
+  }
+
+  private spawn(c: Component, args: string[]): void {
+    const fd = openSync(this.logFile(c), 'a');
+    // Own process group: stop() signals the whole group, so nothing is left behind.
+    const child = spawn(join(this.bin, c), args, { stdio: ['ignore', fd, fd], detached: true });
+    closeSync(fd);
+    child.unref();
+    if (child.pid === undefined) throw new Error(`could not start ${c}`);
+    this.pids[c] = child.pid;
+    child.on('exit', (code, signal) => {
+      if (!this.stopping) {
+        process.stderr.write(
+          `[cluster] ${c} exited unexpectedly (code ${code}, signal ${signal}); see ${this.logFile(c)}\n`,
+        );
+      }
+    });
+    this.saveState();
+  }
+
+  private stopping = false;
+
+  private saveState(): void {
+    const state: ClusterState = {
+      dir: this.dir,
+      kubeconfig: this.kubeconfig,
+      server: this.server,
+      pids: this.pids,
+      ports: this.ports,
+      startedAt: new Date().toISOString(),
+    };
+    writeFileSync(stateFile(this.dir), `${JSON.stringify(state, null, 2)}\n`);
+  }
+
+  private async waitFor(what: string, timeoutMs: number, probe: () => Promise<boolean>, c: Component) {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const pid = this.pids[c];
+      if (pid !== undefined && !alive(pid)) {
+        throw new Error(`${c} exited during start-up; last log lines:\n${tail(this.logFile(c), 20)}`);
+      }
+      try {
+        if (await probe()) return;
+      } catch {
+        // not up yet
+      }
+      await sleep(100);
+    }
+    throw new Error(
+      `${what} not ready after ${timeoutMs} ms; see ${this.logFile(c)}:\n${tail(this.logFile(c), 20)}`,
+    );
+  }
+
+  private async boot(opts: StartOptions): Promise<void> {
+    const t0 = Date.now();
+    await makeCerts(this.pki);
+    this.say(`certificates ready (${Date.now() - t0} ms)`);
+    const p = this.ports;
+    const etcdUrl = `http://127.0.0.1:${p.etcdClient}`;
+    this.spawn('etcd', [
+      '--name=default',
+      `--data-dir=${join(this.dir, 'etcd')}`,
+      `--listen-client-urls=${etcdUrl}`,
+      `--advertise-client-urls=${etcdUrl}`,
+      `--listen-peer-urls=http://127.0.0.1:${p.etcdPeer}`,
+      `--initial-advertise-peer-urls=http://127.0.0.1:${p.etcdPeer}`,
+      `--initial-cluster=default=http://127.0.0.1:${p.etcdPeer}`,
+      // A throwaway test store: durability is not worth the fsync latency here.
+      '--unsafe-no-fsync',
+      '--quota-backend-bytes=4294967296',
+      '--log-level=warn',
+    ]);
+    await this.waitFor(
+      'etcd',
+      30_000,
+      async () => {
+        const res = await fetch(`${etcdUrl}/health`);
+        return res.ok && ((await res.json()) as { health?: string }).health === 'true';
+      },
+      'etcd',
+    );
+    this.say(`etcd ready (${Date.now() - t0} ms)`);
+
+    const pki = this.pki;
+    this.spawn('kube-apiserver', [
+      `--etcd-servers=${etcdUrl}`,
+      '--bind-address=127.0.0.1',
+      '--advertise-address=127.0.0.1',
+      `--secure-port=${p.apiserver}`,
+      `--tls-cert-file=${join(pki, 'apiserver.crt')}`,
+      `--tls-private-key-file=${join(pki, 'apiserver.key')}`,
+      `--client-ca-file=${join(pki, 'ca.crt')}`,
+      '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+      `--service-account-key-file=${join(pki, 'sa.pub')}`,
+      `--service-account-signing-key-file=${join(pki, 'sa.key')}`,
+      '--service-cluster-ip-range=10.96.0.0/16',
+      '--authorization-mode=Node,RBAC',
+      '--allow-privileged=true',
+      // One API server, no kube-proxy: the endpoints of the kubernetes Service are irrelevant here.
+      '--endpoint-reconciler-type=none',
+      '--v=1',
+      ...(opts.apiserverArgs ?? []),
+    ]);
+    await this.waitFor(
+      'kube-apiserver',
+      60_000,
+      async () => (await apiGet(this.server, pki, '/readyz')).status === 200,
+      'kube-apiserver',
+    );
+    writeFileSync(this.kubeconfig, kubeconfigYaml(this.server, pki), { mode: 0o600 });
+    this.say(`kube-apiserver ready (${Date.now() - t0} ms)`);
+
+    const kc = this.kubeconfig;
+    this.spawn('kube-controller-manager', [
+      `--kubeconfig=${kc}`,
+      `--authentication-kubeconfig=${kc}`,
+      `--authorization-kubeconfig=${kc}`,
+      '--bind-address=127.0.0.1',
+      `--secure-port=${p.kcm}`,
+      '--leader-elect=false',
+      `--service-account-private-key-file=${join(pki, 'sa.key')}`,
+      `--root-ca-file=${join(pki, 'ca.crt')}`,
+      '--use-service-account-credentials=true',
+      '--controllers=*,-nodeipam,-service,-route,-cloud-node-lifecycle',
+      '--v=1',
+    ]);
+    this.spawn('kube-scheduler', [
+      `--kubeconfig=${kc}`,
+      `--authentication-kubeconfig=${kc}`,
+      `--authorization-kubeconfig=${kc}`,
+      '--bind-address=127.0.0.1',
+      `--secure-port=${p.scheduler}`,
+      '--leader-elect=false',
+      '--v=1',
+    ]);
+    this.spawn('kwok', [
+      `--kubeconfig=${kc}`,
+      // Only nodes that carry kwok's annotation are simulated; anything else is left alone.
+      '--manage-all-nodes=false',
+      '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
+      '--disregard-status-with-annotation-selector=kwok.x-k8s.io/status=custom',
+      '--cidr=10.244.0.1/16',
+      '--node-ip=10.244.0.1',
+      '--node-lease-duration-seconds=40',
+      `--server-address=127.0.0.1:${p.kwok}`,
+    ]);
+    const healthz = (port: number) => async () => {
+      const res = await new Promise<number>((resolve, reject) => {
+        const req = request(
+          { host: '127.0.0.1', port, path: '/healthz', rejectUnauthorized: false, timeout: 1000 },
+          (r) => {
+            r.resume();
+            resolve(r.statusCode ?? 0);
+          },
+        );
+        req.on('error', reject);
+        req.end();
+      });
+      return res === 200;
+    };
+    await Promise.all([
+      this.waitFor('kube-controller-manager', 60_000, healthz(p.kcm!), 'kube-controller-manager'),
+      this.waitFor('kube-scheduler', 60_000, healthz(p.scheduler!), 'kube-scheduler'),
+      this.waitFor(
+        'kwok',
+        30_000,
+        async () => (await fetch(`http://127.0.0.1:${p.kwok}/healthz`)).ok,
+        'kwok',
+      ),
+    ]);
+    this.say(`control plane ready (${Date.now() - t0} ms)`);
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await stopFromState({
+      dir: this.dir,
+      kubeconfig: this.kubeconfig,
+      server: this.server,
+      pids: this.pids,
+      ports: this.ports,
+      startedAt: '',
+    });
+  }
+}
+
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function tail(file: string, n: number): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-n).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+function signalGroup(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, sig);
+  } catch {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** Stops every component in reverse start order: SIGTERM, then SIGKILL after a grace period. */
+export async function stopFromState(state: ClusterState, graceMs = 5000): Promise<void> {
+  for (const c of [...COMPONENTS].reverse()) {
+    const pid = state.pids[c];
+    if (pid === undefined || !alive(pid)) continue;
+    signalGroup(pid, 'SIGTERM');
+    const deadline = Date.now() + graceMs;
+    while (alive(pid) && Date.now() < deadline) await sleep(50);
+    if (alive(pid)) signalGroup(pid, 'SIGKILL');
+    while (alive(pid)) await sleep(20);
+  }
+  const f = stateFile(state.dir);
+  if (existsSync(f)) rmSync(f);
+}

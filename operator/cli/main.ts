@@ -1,0 +1,76 @@
+#!/usr/bin/env node
+// The `kreboot` binary: one bundle, one subcommand per component (also usable as `kubectl kreboot`).
+import { ConfigError } from '../config/options.ts';
+import { VERSION } from '../version.ts';
+
+interface Command {
+  summary: string;
+  /** Resolves with the process exit code. */
+  run?: (argv: string[]) => Promise<number>;
+  /** Where a command is not built yet: the issue that brings it. */
+  pending?: string;
+}
+
+const commands: Record<string, Command> = {
+  agent: {
+    summary: 'per-node agent: report that this node needs a reboot, reboot it on approval',
+    pending: '#3',
+  },
+  controller: {
+    summary: 'leader-elected controller: lock, gates, cordon, drain, approve, verify',
+    pending: '#4',
+  },
+  status: { summary: 'what is pending, in progress and blocked', pending: '#4' },
+  plan: { summary: 'what would happen next, and when', pending: '#4' },
+  'migrate-kured': {
+    summary: "print MaintenanceWindow YAML equivalent to kured's time flags",
+    pending: '#5',
+  },
+  version: {
+    summary: 'print the version',
+    run: async () => {
+      process.stdout.write(`kreboot ${VERSION}\n`);
+      return 0;
+    },
+  },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(commands).map((c) => c.length)) + 2;
+  const rows = Object.entries(commands).map(
+    ([name, c]) =>
+      `  ${name.padEnd(width)}${c.summary}${c.pending ? ` (not built yet: issue ${c.pending})` : ''}`,
+  );
+  return `Usage: kreboot <command> [flags]\n\nCommands:\n${rows.join('\n')}\n\nRun 'kreboot <command> --help' for a command's flags.\n`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage());
+    return name === undefined ? 2 : 0;
+  }
+  if (name === '--version') return commands.version!.run!([]);
+  const cmd = commands[name];
+  if (!cmd) {
+    process.stderr.write(`kreboot: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  if (!cmd.run) {
+    process.stderr.write(
+      `kreboot ${name}: not built yet in ${VERSION}; it lands with issue ${cmd.pending}.\n`,
+    );
+    return 3;
+  }
+  try {
+    return await cmd.run(rest);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`kreboot ${name}: ${err.message}\n`);
+      return err.exitCode;
+    }
+    throw err;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,70 @@
+// The node protocol in one place: every annotation, label, condition, Event reason and metric name that
+// kreboot reads or writes is a constant here. ARCHITECTURE.md carries the same table for people.
+
+export const GROUP = 'kreboot.io';
+const key = (name: string) => `${GROUP}/${name}` as const;
+
+/** Node annotations. */
+export const Annotations = {
+  /** agent: RFC 3339 time the sentinel was first seen present (cleared when it goes away). */
+  rebootRequiredSince: key('reboot-required-since'),
+  /** a person: ask for a reboot without a sentinel (any non-empty value other than "false"). */
+  rebootRequested: key('reboot-requested'),
+  /** a person: never reboot this node (value "true"). */
+  exclude: key('exclude'),
+  /** controller: the node's rollout phase, see Phase. */
+  phase: key('phase'),
+  /** controller: RFC 3339 time the current phase began. */
+  phaseSince: key('phase-since'),
+  /** controller: the node was already unschedulable before kreboot cordoned it, so kreboot must not uncordon it. */
+  wasUnschedulable: key('was-unschedulable'),
+  /** controller: the boot ID the agent must leave; the agent reboots only when its current boot ID matches. */
+  approvedBootId: key('approved-boot-id'),
+  /** agent: the boot ID it was in when it started the reboot (written before rebooting). */
+  rebootingFromBootId: key('rebooting-from-boot-id'),
+  /** agent: its current boot ID, reported after every start. */
+  bootId: key('boot-id'),
+} as const;
+
+/** Node condition types. */
+export const Conditions = {
+  /** agent: True while the sentinel (file, command or manual request) says a reboot is needed. */
+  rebootRequired: 'RebootRequired',
+} as const;
+
+/** The controller's rollout phases, in order. A node without the phase annotation is idle. */
+export const Phases = ['cordoned', 'draining', 'approved', 'rebooting', 'verifying'] as const;
+export type Phase = (typeof Phases)[number];
+
+/** Reasons on the RebootRequired condition. */
+export const RebootRequiredReasons = {
+  sentinelFile: 'SentinelFilePresent',
+  sentinelCommand: 'SentinelCommandSaysRequired',
+  manual: 'RebootRequested',
+  none: 'NoRebootRequired',
+  stillRequiredAfterReboot: 'StillRequiredAfterReboot',
+  checkFailed: 'CheckFailed',
+} as const;
+
+/** Prometheus metric names. */
+export const Metrics = {
+  rebootRequired: 'kreboot_reboot_required',
+  checkErrors: 'kreboot_check_errors_total',
+  lastCheck: 'kreboot_last_successful_check_timestamp_seconds',
+  nodes: 'kreboot_nodes',
+  reboots: 'kreboot_reboots_total',
+  phaseDuration: 'kreboot_phase_duration_seconds',
+  blockedNodes: 'kreboot_blocked_nodes',
+  lockHolders: 'kreboot_lock_holders',
+  leader: 'kreboot_leader',
+  oldestPending: 'kreboot_oldest_pending_seconds',
+} as const;
+
+/** Custom resources. */
+export const MaintenanceWindowResource = {
+  group: GROUP,
+  version: 'v1alpha1',
+  plural: 'maintenancewindows',
+  kind: 'MaintenanceWindow',
+  shortName: 'mw',
+} as const;

@@ -1,0 +1,27 @@
+// One real control plane for the whole integration project; tests isolate by unique names.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestProject } from 'vitest/node';
+import { ControlPlane } from '../../e2e/cluster/controlplane.ts';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    kubeconfig: string;
+    clusterDir: string;
+  }
+}
+
+export default async function setup(project: TestProject) {
+  const dir = mkdtempSync(join(tmpdir(), 'kreboot-it-'));
+  const t0 = Date.now();
+  const cp = await ControlPlane.start({ dir, verbose: !!process.env.KREBOOT_VERBOSE });
+  process.stderr.write(`[integration] control plane up in ${Date.now() - t0} ms at ${dir}\n`);
+  project.provide('kubeconfig', cp.kubeconfig);
+  project.provide('clusterDir', dir);
+  return async () => {
+    await cp.stop();
+    // Keep logs of a failed run for debugging; CI sets KREBOOT_KEEP_LOGS to inspect them.
+    if (!process.env.KREBOOT_KEEP_LOGS) rmSync(dir, { recursive: true, force: true });
+  };
+}

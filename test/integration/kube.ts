@@ -1,0 +1,54 @@
+// Test helpers: clients for the shared control plane, unique names, polling.
+import { randomBytes } from 'node:crypto';
+import {
+  AppsV1Api,
+  CoordinationV1Api,
+  CoreV1Api,
+  KubeConfig,
+  PolicyV1Api,
+  VersionApi,
+} from '@kubernetes/client-node';
+import { inject } from 'vitest';
+
+export function clients() {
+  const kc = new KubeConfig();
+  kc.loadFromFile(inject('kubeconfig'));
+  return {
+    kc,
+    core: kc.makeApiClient(CoreV1Api),
+    apps: kc.makeApiClient(AppsV1Api),
+    policy: kc.makeApiClient(PolicyV1Api),
+    coordination: kc.makeApiClient(CoordinationV1Api),
+    version: kc.makeApiClient(VersionApi),
+  };
+}
+
+export const uniq = (prefix: string) => `${prefix}-${randomBytes(3).toString('hex')}`;
+
+/** Polls until fn returns a truthy value; fails with the last value/error seen. */
+export async function eventually<T>(
+  what: string,
+  fn: () => Promise<T | undefined | null | false>,
+  timeoutMs = 60_000,
+  intervalMs = 200,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v) return v;
+      last = v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${String(last)}`);
+}
+
+/** The HTTP status of a failed client-node call. */
+export function statusOf(err: unknown): number | undefined {
+  const e = err as { code?: number; statusCode?: number; response?: { statusCode?: number } };
+  return e.code ?? e.statusCode ?? e.response?.statusCode;
+}
