@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKwokNodes, isReady } from '../../e2e/cluster/nodes.ts';
-import { clients, eventually, statusOf, uniq } from './kube.ts';
+import { clients, createNamespace, eventually, statusOf, uniq } from './kube.ts';
 
 const { core, apps, policy, coordination, version } = clients();
 const pinned = /^KUBERNETES_VERSION=(\S+)$/m.exec(readFileSync('e2e/cluster/versions.env', 'utf8'))![1]!;
@@ -24,7 +24,7 @@ function pod(name: string, nodeName: string, labels: Record<string, string> = {}
 }
 
 beforeAll(async () => {
-  await core.createNamespace({ body: { metadata: { name: ns } } });
+  await createNamespace(core, ns);
   await createKwokNodes(core, nodeNames, { labels: { 'kreboot.test/group': group } });
 });
 
@@ -103,11 +103,16 @@ describe('local control plane', () => {
     });
     await policy.createNamespacedPodDisruptionBudget({
       namespace: ns,
-      body: { metadata: { name: 'guard' }, spec: { maxUnavailable: 0, selector: { matchLabels: labels } } },
+      // minAvailable (not maxUnavailable): the disruption controller can count bare pods only that way.
+      body: { metadata: { name: 'guard' }, spec: { minAvailable: 1, selector: { matchLabels: labels } } },
     });
     await eventually('PDB observed by the disruption controller', async () => {
       const b = await policy.readNamespacedPodDisruptionBudgetStatus({ name: 'guard', namespace: ns });
-      return b.status?.observedGeneration === b.metadata?.generation && b.status?.expectedPods === 1;
+      return (
+        b.status?.observedGeneration === b.metadata?.generation &&
+        b.status?.expectedPods === 1 &&
+        b.status?.disruptionsAllowed === 0
+      );
     });
     const evict = () =>
       core.createNamespacedPodEviction({
@@ -124,7 +129,7 @@ describe('local control plane', () => {
     expect(statusOf(refused)).toBe(429);
 
     await policy.patchNamespacedPodDisruptionBudget(
-      { name: 'guard', namespace: ns, body: [{ op: 'replace', path: '/spec/maxUnavailable', value: 1 }] },
+      { name: 'guard', namespace: ns, body: [{ op: 'replace', path: '/spec/minAvailable', value: 0 }] },
       undefined,
     );
     await eventually(

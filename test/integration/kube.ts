@@ -47,6 +47,15 @@ export async function eventually<T>(
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${String(last)}`);
 }
 
+/** Creates a namespace and waits for its default ServiceAccount, without which pods are refused. */
+export async function createNamespace(core: CoreV1Api, name: string): Promise<void> {
+  await core.createNamespace({ body: { metadata: { name } } });
+  await eventually(`default ServiceAccount in ${name}`, async () => {
+    await core.readNamespacedServiceAccount({ name: 'default', namespace: name });
+    return true;
+  });
+}
+
 /** The HTTP status of a failed client-node call. */
 export function statusOf(err: unknown): number | undefined {
   const e = err as { code?: number; statusCode?: number; response?: { statusCode?: number } };

@@ -1,0 +1,24 @@
+// npm run bench [-- name ...]: runs the named benchmarks (all by default) and prints Markdown tables
+// for BENCHMARKS.md. Benchmarks measure; they never fail a build on a figure.
+import { cpus, totalmem } from 'node:os';
+import { benchCluster } from './cluster.ts';
+
+const benches: Record<string, () => Promise<string[]>> = {
+  cluster: () => benchCluster(),
+};
+
+const wanted = process.argv.slice(2);
+for (const name of wanted) {
+  if (!benches[name]) {
+    process.stderr.write(`bench: unknown benchmark "${name}"; known: ${Object.keys(benches).join(', ')}\n`);
+    process.exit(2);
+  }
+}
+process.stdout.write(
+  `machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}\n\n`,
+);
+for (const name of wanted.length ? wanted : Object.keys(benches)) {
+  process.stderr.write(`bench: ${name}…\n`);
+  const lines = await benches[name]!();
+  process.stdout.write(`${lines.join('\n')}\n\n`);
+}
