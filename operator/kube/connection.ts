@@ -74,11 +74,18 @@ function pick(list: unknown, name: string, what: string, file: string, field: st
   const item = (list as Named<unknown>[]).find((x) => x && x.name === name);
   if (!item) throw new ConnectionError(`${file}: ${field} "${name}" has no entry in "${what}s"`);
   const inner = item[what];
-  if (!inner || typeof inner !== 'object') throw new ConnectionError(`${file}: ${what}s[${name}].${what} is missing`);
+  if (!inner || typeof inner !== 'object')
+    throw new ConnectionError(`${file}: ${what}s[${name}].${what} is missing`);
   return inner as Dict;
 }
 
-function fileOrData(dict: Dict, fileKey: string, dataKey: string, base: string, where: string): Buffer | undefined {
+function fileOrData(
+  dict: Dict,
+  fileKey: string,
+  dataKey: string,
+  base: string,
+  where: string,
+): Buffer | undefined {
   const data = dict[dataKey];
   if (typeof data === 'string' && data) return Buffer.from(data, 'base64');
   const f = dict[fileKey];
@@ -110,7 +117,8 @@ export async function kubeconfigConnection(path: string, context?: string): Prom
   }
   if (!doc || typeof doc !== 'object') throw new ConnectionError(`kubeconfig ${path}: empty`);
   const ctxName = context ?? (doc['current-context'] as string | undefined);
-  if (!ctxName) throw new ConnectionError(`kubeconfig ${path}: no current-context; pass --context or set one`);
+  if (!ctxName)
+    throw new ConnectionError(`kubeconfig ${path}: no current-context; pass --context or set one`);
   const ctx = pick(doc.contexts, ctxName, 'context', path, 'context');
   const cluster = pick(doc.clusters, String(ctx.cluster), 'cluster', path, `contexts[${ctxName}].cluster`);
   const user = ctx.user ? pick(doc.users, String(ctx.user), 'user', path, `contexts[${ctxName}].user`) : {};
@@ -127,7 +135,13 @@ export async function kubeconfigConnection(path: string, context?: string): Prom
   }
   const conn: Connection = {
     server: cluster.server.replace(/\/+$/, ''),
-    ca: fileOrData(cluster, 'certificate-authority', 'certificate-authority-data', base, `clusters[${ctx.cluster}]`),
+    ca: fileOrData(
+      cluster,
+      'certificate-authority',
+      'certificate-authority-data',
+      base,
+      `clusters[${ctx.cluster}]`,
+    ),
     cert: fileOrData(user, 'client-certificate', 'client-certificate-data', base, `users[${ctx.user}]`),
     key: fileOrData(user, 'client-key', 'client-key-data', base, `users[${ctx.user}]`),
     insecureSkipTLSVerify: cluster['insecure-skip-tls-verify'] === true,
@@ -140,7 +154,9 @@ export async function kubeconfigConnection(path: string, context?: string): Prom
     conn.token = tokenFromFile(isAbsolute(user.tokenFile) ? user.tokenFile : resolve(base, user.tokenFile));
   }
   if (!!conn.cert !== !!conn.key) {
-    throw new ConnectionError(`kubeconfig ${path}: users[${ctx.user}] has a client certificate without a key, or a key without a certificate`);
+    throw new ConnectionError(
+      `kubeconfig ${path}: users[${ctx.user}] has a client certificate without a key, or a key without a certificate`,
+    );
   }
   return conn;
 }

@@ -1,7 +1,8 @@
 // A minimal Kubernetes HTTP client on node:https: JSON requests and streamed watches.
 // The agent uses only this (not the generated client) to stay within its memory budget; see ARCHITECTURE.md.
-import { Agent, request as httpsRequest, type RequestOptions } from 'node:https';
+
 import type { IncomingMessage } from 'node:http';
+import { Agent, request as httpsRequest, type RequestOptions } from 'node:https';
 import type { Connection } from './connection.ts';
 
 export class ApiError extends Error {
@@ -91,7 +92,9 @@ export class KubeHttp {
     return new Promise((resolve, reject) => {
       const req = httpsRequest(this.options(method, path, headers), resolve);
       if (init.timeoutMs) {
-        req.setTimeout(init.timeoutMs, () => req.destroy(new Error(`${method} ${path}: no answer in ${init.timeoutMs} ms`)));
+        req.setTimeout(init.timeoutMs, () =>
+          req.destroy(new Error(`${method} ${path}: no answer in ${init.timeoutMs} ms`)),
+        );
       }
       if (init.signal) {
         if (init.signal.aborted) return req.destroy(new Error('aborted'));
