@@ -24,6 +24,8 @@ export const Annotations = {
   rebootingFromBootId: key('rebooting-from-boot-id'),
   /** agent: its current boot ID, reported after every start. */
   bootId: key('boot-id'),
+  /** agent: the boot ID in which the sentinel was still present after a kreboot reboot (no reboot loops). */
+  stillRequiredAfterBoot: key('still-required-after-boot'),
 } as const;
 
 /** Node condition types. */
@@ -51,6 +53,8 @@ export const Metrics = {
   rebootRequired: 'kreboot_reboot_required',
   checkErrors: 'kreboot_check_errors_total',
   lastCheck: 'kreboot_last_successful_check_timestamp_seconds',
+  agentApiErrors: 'kreboot_agent_api_errors_total',
+  agentReboots: 'kreboot_agent_reboots_total',
   nodes: 'kreboot_nodes',
   reboots: 'kreboot_reboots_total',
   phaseDuration: 'kreboot_phase_duration_seconds',

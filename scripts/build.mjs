@@ -1,17 +1,23 @@
 // Bundles the kreboot CLI into one ESM file: the agent's memory target depends on loading only what it uses.
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { build } from 'esbuild';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 
+rmSync('dist', { recursive: true, force: true });
 const result = await build({
-  entryPoints: ['operator/cli/main.ts'],
-  outfile: 'dist/kreboot.mjs',
+  entryPoints: { kreboot: 'operator/cli/main.ts' },
+  outdir: 'dist',
+  outExtension: { '.js': '.mjs' },
+  // Each command's code is its own chunk, loaded on demand: `kreboot agent` never loads the controller.
+  splitting: true,
+  chunkNames: 'chunks/[name]-[hash]',
   bundle: true,
   platform: 'node',
   target: 'node22',
   format: 'esm',
-  minify: false,
+  minify: true,
+  keepNames: true,
   sourcemap: 'linked',
   metafile: true,
   legalComments: 'linked',
@@ -23,4 +29,4 @@ const result = await build({
   logLevel: 'warning',
 });
 const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
-process.stderr.write(`built dist/kreboot.mjs (${(bytes / 1024).toFixed(0)} KiB with map)\n`);
+process.stderr.write(`built dist/kreboot.mjs and its chunks (${(bytes / 1024).toFixed(0)} KiB with maps)\n`);

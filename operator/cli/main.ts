@@ -14,7 +14,8 @@ interface Command {
 const commands: Record<string, Command> = {
   agent: {
     summary: 'per-node agent: report that this node needs a reboot, reboot it on approval',
-    pending: '#3',
+    // Loaded on demand: each command pulls in only its own code (the agent's memory budget).
+    run: async (argv) => (await import('../agent/main.ts')).runAgent(argv),
   },
   controller: {
     summary: 'leader-elected controller: lock, gates, cordon, drain, approve, verify',

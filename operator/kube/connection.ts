@@ -100,6 +100,16 @@ function fileOrData(
   return undefined;
 }
 
+async function parseYaml(text: string): Promise<Dict> {
+  const mod = (await import('yaml')) as unknown as {
+    parse?: (t: string) => Dict;
+    default?: { parse: (t: string) => Dict };
+  };
+  const parse = mod.parse ?? mod.default?.parse;
+  if (!parse) throw new Error('yaml parser unavailable');
+  return parse(text);
+}
+
 /** Parses a kubeconfig (YAML or JSON) and resolves its current context (or `context`). */
 export async function kubeconfigConnection(path: string, context?: string): Promise<Connection> {
   let text: string;
@@ -111,7 +121,7 @@ export async function kubeconfigConnection(path: string, context?: string): Prom
   let doc: Dict;
   try {
     // YAML is loaded only when a kubeconfig is used: in-cluster agents never pay for the parser.
-    doc = text.trimStart().startsWith('{') ? JSON.parse(text) : (await import('yaml')).parse(text);
+    doc = text.trimStart().startsWith('{') ? JSON.parse(text) : await parseYaml(text);
   } catch (err) {
     throw new ConnectionError(`kubeconfig ${path}: not valid YAML/JSON: ${(err as Error).message}`);
   }

@@ -1,0 +1,334 @@
+// The agent's loop: observe (own Node via one watch, sentinel via fs events + a period), decide (pure), write.
+// All I/O comes in through AgentDeps so tests can run it against the real API server with their own sentinel,
+// boot-ID file and reboot command.
+import { type FSWatcher, watch as fsWatch } from 'node:fs';
+import { basename, dirname } from 'node:path';
+import type { Logger } from 'pino';
+import { ApiError } from '../kube/http.ts';
+import type { OwnNodeApi } from '../kube/own-node.ts';
+import type { NodeLite } from '../kube/types.ts';
+import type { Counter, Gauge } from '../metrics/registry.ts';
+import { Annotations } from '../protocol.ts';
+import { type CheckResult, decide } from './decide.ts';
+import type { Rebooter } from './reboot.ts';
+
+export interface AgentMetrics {
+  rebootRequired: Gauge;
+  checkErrors: Counter;
+  lastCheck: Gauge;
+  apiErrors: Counter;
+  reboots: Counter;
+}
+
+export interface AgentDeps {
+  api: OwnNodeApi;
+  check: () => Promise<CheckResult>;
+  bootId: string;
+  rebooter: Rebooter;
+  log: Logger;
+  metrics: AgentMetrics;
+  /** The sentinel file to watch for events, when the sentinel is a file. */
+  watchFile?: string;
+  checkPeriodMs: number;
+  watchSilenceMs: number;
+  now?: () => Date;
+}
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+
+export class Agent {
+  private node: NodeLite | undefined;
+  private check: CheckResult | undefined;
+  private readonly stopCtl = new AbortController();
+  private reconciling = false;
+  private dirty = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private checkTimer: NodeJS.Timeout | undefined;
+  private fsWatcher: FSWatcher | undefined;
+  private checking: Promise<void> | undefined;
+  private recheck = false;
+  /** In-process guard on top of the durable annotation: this process never starts two reboots. */
+  private rebootStarted = false;
+  private reported = false;
+  private apiHealthy = false;
+  private loop: Promise<void> | undefined;
+  private readonly now: () => Date;
+
+  constructor(private readonly d: AgentDeps) {
+    this.now = d.now ?? (() => new Date());
+  }
+
+  /** Ready once the node says the truth at least once and the API is reachable now. */
+  get ready(): boolean {
+    return this.reported && this.apiHealthy;
+  }
+
+  start(): void {
+    const log = this.d.log.child({ phase: 'start' });
+    log.info({ bootId: this.d.bootId, rebooter: this.d.rebooter.description }, 'agent starting');
+    this.startSentinelWatch();
+    this.runCheck();
+    this.checkTimer = setInterval(() => this.runCheck(), this.d.checkPeriodMs);
+    this.loop = this.watchLoop();
+  }
+
+  async stop(): Promise<void> {
+    this.stopCtl.abort();
+    clearInterval(this.checkTimer);
+    clearTimeout(this.retryTimer);
+    this.fsWatcher?.close();
+    await this.loop?.catch(() => {});
+  }
+
+  // --- sentinel ---------------------------------------------------------------------------------------
+
+  private startSentinelWatch(): void {
+    const file = this.d.watchFile;
+    if (!file) return;
+    const name = basename(file);
+    try {
+      // Watch the directory: the file itself comes and goes.
+      this.fsWatcher = fsWatch(dirname(file), { persistent: false }, (_event, changed) => {
+        if (changed === null || changed === name) this.runCheck();
+      });
+      this.fsWatcher.on('error', (err) => {
+        this.d.log.warn(
+          { phase: 'sentinel', reason: 'fs-watch-failed', err: err.message },
+          'file events stopped; period only',
+        );
+        this.fsWatcher?.close();
+        this.fsWatcher = undefined;
+      });
+    } catch (err) {
+      this.d.log.warn(
+        { phase: 'sentinel', reason: 'fs-watch-unavailable', err: (err as Error).message },
+        `cannot watch ${dirname(file)}; checking every ${this.d.checkPeriodMs} ms only`,
+      );
+    }
+  }
+
+  /** Runs one check; overlapping triggers coalesce into one more run. */
+  private runCheck(): void {
+    if (this.stopCtl.signal.aborted) return;
+    if (this.checking) {
+      this.recheck = true;
+      return;
+    }
+    this.checking = (async () => {
+      do {
+        this.recheck = false;
+        const result = await this.d.check();
+        this.record(result);
+      } while (this.recheck && !this.stopCtl.signal.aborted);
+    })().finally(() => {
+      this.checking = undefined;
+    });
+  }
+
+  private record(result: CheckResult): void {
+    const m = this.d.metrics;
+    const labels = { node: this.d.api.name };
+    if (result.kind === 'ok') {
+      m.rebootRequired.set(labels, result.required ? 1 : 0);
+      m.lastCheck.set({}, this.now().getTime() / 1000);
+    } else {
+      m.checkErrors.inc();
+      this.d.log.warn(
+        { phase: 'sentinel', reason: 'check-failed', err: result.message },
+        'sentinel check failed',
+      );
+    }
+    const before = this.check;
+    this.check = result;
+    if (JSON.stringify(before) !== JSON.stringify(result)) {
+      this.d.log.info(
+        {
+          phase: 'sentinel',
+          reason: result.kind === 'ok' ? (result.required ? 'required' : 'not-required') : 'error',
+        },
+        result.kind === 'ok' ? result.detail : result.message,
+      );
+      this.kick();
+    }
+  }
+
+  // --- API: one watch on this node --------------------------------------------------------------------
+
+  private async watchLoop(): Promise<void> {
+    const signal = this.stopCtl.signal;
+    const log = this.d.log.child({ phase: 'watch' });
+    let backoff = 500;
+    let resourceVersion: string | undefined;
+    while (!signal.aborted) {
+      try {
+        if (resourceVersion === undefined) {
+          const node = await this.d.api.get(signal);
+          this.apiHealthy = true;
+          this.onNode(node);
+          resourceVersion = node.metadata.resourceVersion ?? '';
+        }
+        const watchCtl = new AbortController();
+        const onStop = () => watchCtl.abort();
+        signal.addEventListener('abort', onStop, { once: true });
+        let silentTimer: NodeJS.Timeout | undefined;
+        let silent = false;
+        const arm = () => {
+          clearTimeout(silentTimer);
+          silentTimer = setTimeout(() => {
+            silent = true;
+            watchCtl.abort();
+          }, this.d.watchSilenceMs);
+        };
+        arm();
+        try {
+          await this.d.api.watch(
+            resourceVersion,
+            (ev) => {
+              if (ev.type === 'ERROR') {
+                const status = ev.object as unknown as { code?: number; message?: string };
+                throw new ApiError(status.code ?? 500, 'WatchError', status.message ?? 'watch error');
+              }
+              resourceVersion = ev.object.metadata?.resourceVersion ?? resourceVersion;
+              if (ev.type === 'ADDED' || ev.type === 'MODIFIED') this.onNode(ev.object);
+              if (ev.type === 'DELETED') {
+                log.warn({ reason: 'node-deleted' }, 'this node was deleted; waiting for it to come back');
+                this.node = undefined;
+                resourceVersion = undefined;
+              }
+            },
+            { signal: watchCtl.signal, onData: arm },
+          );
+          this.apiHealthy = true;
+          backoff = 500;
+          // The server ended the watch (its own timeout): resume from where we were, no relist needed.
+        } finally {
+          clearTimeout(silentTimer);
+          signal.removeEventListener('abort', onStop);
+        }
+        if (silent && !signal.aborted) {
+          log.warn({ reason: 'watch-silent' }, `watch silent for ${this.d.watchSilenceMs} ms; relisting`);
+          resourceVersion = undefined;
+        }
+      } catch (err) {
+        if (signal.aborted) break;
+        const e = err as Error;
+        if (e instanceof ApiError && e.status === 410) {
+          log.info({ reason: 'watch-expired' }, 'watch resourceVersion expired; relisting');
+        } else {
+          this.apiHealthy = false;
+          this.d.metrics.apiErrors.inc();
+          log.warn({ reason: 'api-error', err: e.message, retryInMs: backoff }, 'API call failed; retrying');
+          await sleep(backoff + Math.random() * backoff * 0.2, signal);
+          backoff = Math.min(backoff * 2, 30_000);
+        }
+        resourceVersion = undefined;
+      }
+    }
+  }
+
+  private onNode(node: NodeLite): void {
+    this.node = node;
+    this.kick();
+  }
+
+  // --- reconcile ----------------------------------------------------------------------------------------
+
+  /** Schedules a reconcile; concurrent triggers coalesce. */
+  private kick(): void {
+    if (this.stopCtl.signal.aborted) return;
+    if (this.reconciling) {
+      this.dirty = true;
+      return;
+    }
+    this.reconciling = true;
+    void this.reconcile().finally(() => {
+      this.reconciling = false;
+      if (this.dirty) {
+        this.dirty = false;
+        this.kick();
+      }
+    });
+  }
+
+  private async reconcile(): Promise<void> {
+    const signal = this.stopCtl.signal;
+    const log = this.d.log.child({ phase: 'reconcile' });
+    try {
+      for (let i = 0; i < 4 && this.node && !signal.aborted; i++) {
+        const decision = decide({
+          node: this.node,
+          bootId: this.d.bootId,
+          check: this.check,
+          now: this.now(),
+        });
+        let wrote = false;
+        if (Object.keys(decision.annotations).length) {
+          this.node = await this.d.api.patchAnnotations(decision.annotations, signal);
+          log.debug({ annotations: decision.annotations }, 'annotations written');
+          wrote = true;
+        }
+        if (decision.condition) {
+          this.node = await this.d.api.patchCondition(decision.condition, signal);
+          log.info(
+            { reason: decision.condition.reason, status: decision.condition.status },
+            `RebootRequired=${decision.condition.status}: ${decision.condition.message}`,
+          );
+          wrote = true;
+        }
+        if (!wrote && this.check !== undefined) this.reported = true;
+        if (decision.refusal && !decision.reboot) log.debug({ reason: 'no-reboot' }, decision.refusal);
+        if (decision.reboot) {
+          await this.reboot();
+          return;
+        }
+        if (!wrote) return;
+      }
+    } catch (err) {
+      if (signal.aborted) return;
+      this.d.metrics.apiErrors.inc();
+      log.warn(
+        { reason: 'write-failed', err: (err as Error).message },
+        'could not update the node; retrying',
+      );
+      clearTimeout(this.retryTimer);
+      this.retryTimer = setTimeout(() => this.kick(), 2000);
+    }
+  }
+
+  private async reboot(): Promise<void> {
+    const log = this.d.log.child({ phase: 'reboot' });
+    if (this.rebootStarted) return;
+    // Durable record first: a restarted agent in this same boot sees it and never reboots a second time.
+    // If this write fails nothing has happened yet, and the next reconcile tries again.
+    this.node = await this.d.api.patchAnnotations(
+      { [Annotations.rebootingFromBootId]: this.d.bootId },
+      this.stopCtl.signal,
+    );
+    this.rebootStarted = true;
+    log.warn(
+      { reason: 'approved', bootId: this.d.bootId, method: this.d.rebooter.description },
+      'reboot approved for this boot; rebooting the host now',
+    );
+    this.d.metrics.reboots.inc({ result: 'started' });
+    try {
+      await this.d.rebooter.reboot();
+    } catch (err) {
+      this.d.metrics.reboots.inc({ result: 'failed' });
+      log.error(
+        { reason: 'reboot-failed', err: (err as Error).message },
+        'the reboot did not start; not retrying in this boot (the controller will time out and halt)',
+      );
+    }
+  }
+}

@@ -1,0 +1,123 @@
+// `kreboot agent`: wires config, the API connection, the sentinel, the rebooter and the metrics server.
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import { pino } from 'pino';
+import { ConfigError, helpText, parseOptions } from '../config/options.ts';
+import { loadConnection } from '../kube/connection.ts';
+import { KubeHttp } from '../kube/http.ts';
+import { ownNodeApi } from '../kube/own-node.ts';
+import { CONTENT_TYPE, Registry } from '../metrics/registry.ts';
+import { Metrics } from '../protocol.ts';
+import { VERSION } from '../version.ts';
+import { Agent } from './agent.ts';
+import { agentOptions } from './config.ts';
+import { commandRebooter, type Rebooter, signalRebooter } from './reboot.ts';
+import { checkSentinel } from './sentinel.ts';
+
+const SUMMARY =
+  'Per-node agent: reports on its own Node whether this host needs a reboot, and reboots it only when the\n' +
+  "controller's approval names this boot. It never cordons, drains or touches another node.";
+
+export async function readBootId(file: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError([`--boot-id-file: cannot read ${file}: ${(err as Error).message}`]);
+  }
+  const id = text.trim();
+  if (!id) throw new ConfigError([`--boot-id-file: ${file} is empty; it must hold this boot's ID`]);
+  return id;
+}
+
+export async function runAgent(argv: string[]): Promise<number> {
+  const { values: cfg, help } = parseOptions(agentOptions, argv, process.env);
+  if (help) {
+    process.stdout.write(helpText('agent', SUMMARY, agentOptions));
+    return 0;
+  }
+  const log = pino({ level: cfg.logLevel, base: { node: cfg.nodeName, component: 'agent' } });
+  const bootId = await readBootId(cfg.bootIdFile);
+  let conn: Awaited<ReturnType<typeof loadConnection>>;
+  try {
+    conn = await loadConnection({ kubeconfig: cfg.kubeconfig });
+  } catch (err) {
+    throw new ConfigError([`--kubeconfig: ${(err as Error).message}`]);
+  }
+  const http = new KubeHttp(conn, `kreboot-agent/${VERSION}`);
+
+  const registry = new Registry();
+  const metrics = {
+    rebootRequired: registry.gauge(
+      Metrics.rebootRequired,
+      'Whether this node needs a reboot (1) or not (0).',
+    ),
+    checkErrors: registry.counter(Metrics.checkErrors, 'Sentinel checks that failed.'),
+    lastCheck: registry.gauge(Metrics.lastCheck, 'Unix time of the last successful sentinel check.'),
+    apiErrors: registry.counter(Metrics.agentApiErrors, 'Failed calls to the Kubernetes API.'),
+    reboots: registry.counter(Metrics.agentReboots, 'Reboots this agent started, by result.'),
+  };
+  metrics.checkErrors.touch();
+  metrics.apiErrors.touch();
+
+  const rebooter: Rebooter =
+    cfg.rebootMethod === 'signal' ? signalRebooter() : commandRebooter(cfg.rebootCommand, cfg.direct);
+  const agent = new Agent({
+    api: ownNodeApi(http, cfg.nodeName),
+    check: () =>
+      checkSentinel({
+        file: cfg.sentinelFile,
+        command: cfg.sentinelCommand,
+        direct: cfg.direct,
+        timeoutMs: cfg.commandTimeout,
+      }),
+    bootId,
+    rebooter,
+    log,
+    metrics,
+    watchFile: cfg.sentinelCommand ? undefined : cfg.sentinelFile,
+    checkPeriodMs: cfg.checkPeriod,
+    watchSilenceMs: cfg.watchSilenceTimeout,
+  });
+
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/metrics') {
+      res.writeHead(200, { 'Content-Type': CONTENT_TYPE }).end(registry.render());
+    } else if (path === '/healthz') {
+      res.writeHead(200).end('ok\n');
+    } else if (path === '/readyz') {
+      res.writeHead(agent.ready ? 200 : 503).end(agent.ready ? 'ok\n' : 'not ready\n');
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  if (cfg.metricsPort > 0) {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err) =>
+        reject(
+          new ConfigError([
+            `--metrics-port: cannot listen on ${cfg.metricsAddress}:${cfg.metricsPort}: ${err.message}`,
+          ]),
+        ),
+      );
+      server.listen(cfg.metricsPort, cfg.metricsAddress, resolve);
+    });
+  }
+  log.info({ phase: 'start', api: conn.source, metricsPort: cfg.metricsPort, version: VERSION }, 'agent up');
+  agent.start();
+
+  await new Promise<void>((resolve) => {
+    const onSignal = (sig: string) => {
+      log.info({ phase: 'stop', reason: sig }, 'stopping');
+      resolve();
+    };
+    process.once('SIGTERM', () => onSignal('SIGTERM'));
+    process.once('SIGINT', () => onSignal('SIGINT'));
+  });
+  server.closeAllConnections();
+  server.close();
+  await agent.stop();
+  http.close();
+  return 0;
+}
