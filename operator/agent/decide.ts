@@ -48,8 +48,10 @@ export function decide(obs: AgentObservation): AgentDecision {
     want[Annotations.rebootRequested] = undefined;
     manual = false;
   }
-  // The controller withdrew or finished the approval: the record of the reboot has served its purpose.
-  if (from !== undefined && approved === undefined) want[Annotations.rebootingFromBootId] = undefined;
+  // The reboot happened and the controller has finished with the approval: the record has served its purpose.
+  // In the same boot the record stays even without an approval, so this boot can never start a second reboot
+  // (a person removes it to retry after a failed reboot command).
+  if (afterReboot && approved === undefined) want[Annotations.rebootingFromBootId] = undefined;
 
   const check = obs.check;
   const sentinel = check?.kind === 'ok' && check.required;

@@ -55,6 +55,11 @@ export async function checkSentinel(opts: SentinelOptions): Promise<CheckResult>
     if (r.code === 0) return { kind: 'ok', required: true, source: 'command', detail: `${shown} exited 0` };
     if (r.code === 1) return { kind: 'ok', required: false, source: 'command', detail: `${shown} exited 1` };
     const out = r.output ? `: ${r.output.slice(0, 300)}` : '';
+    // The shell's own codes: the command itself never ran.
+    if (r.code === 127)
+      return { kind: 'error', message: `${shown} could not run: command not found (exit 127)${out}` };
+    if (r.code === 126)
+      return { kind: 'error', message: `${shown} could not run: not executable (exit 126)${out}` };
     return {
       kind: 'error',
       message: `${shown} exited ${r.code}; only 0 (reboot required) and 1 (not required) are answers${out}`,

@@ -1,4 +1,5 @@
 // One real control plane for the whole integration project; tests isolate by unique names.
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +14,8 @@ declare module 'vitest' {
 }
 
 export default async function setup(project: TestProject) {
+  // Agent tests run the built bundle, as the DaemonSet does.
+  execFileSync('npm', ['run', '-s', 'build'], { stdio: 'inherit' });
   const dir = mkdtempSync(join(tmpdir(), 'kreboot-it-'));
   const t0 = Date.now();
   const cp = await ControlPlane.start({ dir, verbose: !!process.env.KREBOOT_VERBOSE });

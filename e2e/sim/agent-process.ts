@@ -1,0 +1,96 @@
+// A real `kreboot agent` process for a simulated node: its own sentinel dir, boot-ID file and reboot command
+// (a script that appends to a marker file, so tests count reboots). Runs the built bundle with the same
+// Node flags as the DaemonSet.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AGENT_NODE_FLAGS } from '../../operator/agent/config.ts';
+
+export const NODE_BIN = join(process.cwd(), 'node_modules/.bin/node');
+export const KREBOOT_BUNDLE = join(process.cwd(), 'dist/kreboot.mjs');
+
+export interface AgentProcessOptions {
+  nodeName: string;
+  dir: string;
+  kubeconfig: string;
+  bootId: string;
+  extraArgs?: string[];
+  env?: Record<string, string>;
+}
+
+export class AgentProcess {
+  child: ChildProcess | undefined;
+  log = '';
+  exit: Promise<number | null> = Promise.resolve(null);
+
+  constructor(readonly opts: AgentProcessOptions) {
+    mkdirSync(join(opts.dir, 'run'), { recursive: true });
+    this.setBootId(opts.bootId);
+  }
+
+  get sentinel(): string {
+    return join(this.opts.dir, 'run', 'reboot-required');
+  }
+  get rebootMarker(): string {
+    return join(this.opts.dir, 'reboots');
+  }
+  setBootId(id: string): void {
+    writeFileSync(join(this.opts.dir, 'boot_id'), `${id}\n`);
+  }
+  /** How many times the reboot command ran. */
+  reboots(): number {
+    try {
+      return readFileSync(this.rebootMarker, 'utf8').trim().split('\n').filter(Boolean).length;
+    } catch {
+      return 0;
+    }
+  }
+
+  args(): string[] {
+    const o = this.opts;
+    return [
+      ...AGENT_NODE_FLAGS,
+      KREBOOT_BUNDLE,
+      'agent',
+      `--node-name=${o.nodeName}`,
+      `--kubeconfig=${o.kubeconfig}`,
+      `--sentinel-file=${this.sentinel}`,
+      `--boot-id-file=${join(o.dir, 'boot_id')}`,
+      '--direct',
+      `--reboot-command=echo "$(date +%s.%N)" >> ${this.rebootMarker}`,
+      '--metrics-port=0',
+      '--log-level=debug',
+      ...(o.extraArgs ?? []),
+    ];
+  }
+
+  start(): this {
+    this.log = '';
+    const child = spawn(NODE_BIN, this.args(), {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...this.opts.env },
+    });
+    this.child = child;
+    const take = (c: Buffer) => {
+      this.log += c.toString('utf8');
+    };
+    child.stdout!.on('data', take);
+    child.stderr!.on('data', take);
+    this.exit = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+    return this;
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    if (!this.child || this.child.exitCode !== null || this.child.signalCode !== null)
+      return this.child?.exitCode ?? null;
+    this.child.kill(signal);
+    return this.exit;
+  }
+
+  logLines(): Array<Record<string, unknown>> {
+    return this.log
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  }
+}
