@@ -1,10 +1,12 @@
 // npm run bench [-- name ...]: runs the named benchmarks (all by default) and prints Markdown tables
 // for BENCHMARKS.md. Benchmarks measure; they never fail a build on a figure.
 import { cpus, totalmem } from 'node:os';
+import { benchAgent } from './agent.ts';
 import { benchCluster } from './cluster.ts';
 
 const benches: Record<string, () => Promise<string[]>> = {
   cluster: () => benchCluster(),
+  agent: () => benchAgent(),
 };
 
 const wanted = process.argv.slice(2);

@@ -24,6 +24,16 @@ export const Annotations = {
   rebootingFromBootId: key('rebooting-from-boot-id'),
   /** agent: its current boot ID, reported after every start. */
   bootId: key('boot-id'),
+  /** controller: when a drain last failed under the abort policy; the node waits out --retry-after-failure. */
+  lastFailureAt: key('last-failure-at'),
+  /** controller: why the last attempt on this node failed. */
+  lastFailure: key('last-failure'),
+  /** lock object: JSON list of the nodes in a disruptive phase (see operator/controller/lock.ts). */
+  lockEntries: key('lock-entries'),
+  /** lock object: a person or tool pauses all new reboots by setting a reason here. */
+  paused: key('paused'),
+  /** lock object: set by the controller when a node did not come back; nothing new starts until cleared. */
+  halted: key('halted'),
   /** agent: the boot ID in which the sentinel was still present after a kreboot reboot (no reboot loops). */
   stillRequiredAfterBoot: key('still-required-after-boot'),
 } as const;
@@ -37,6 +47,28 @@ export const Conditions = {
 /** The controller's rollout phases, in order. A node without the phase annotation is idle. */
 export const Phases = ['cordoned', 'draining', 'approved', 'rebooting', 'verifying'] as const;
 export type Phase = (typeof Phases)[number];
+
+/** Node condition the controller sets when a node did not come back in time (the rollout halts). */
+export const ControllerConditions = {
+  rebootFailed: 'KrebootRebootFailed',
+} as const;
+
+/** Why a node that needs a reboot is not being rebooted now (kreboot_blocked_nodes{reason}). */
+export const WaitReasons = [
+  'excluded',
+  'still-required-after-reboot',
+  'halted',
+  'paused',
+  'retry-later',
+  'not-ready',
+  'window',
+  'alert',
+  'blocking-pod',
+  'pdb',
+  'control-plane',
+  'budget',
+] as const;
+export type WaitReason = (typeof WaitReasons)[number];
 
 /** Reasons on the RebootRequired condition. */
 export const RebootRequiredReasons = {
@@ -62,6 +94,7 @@ export const Metrics = {
   lockHolders: 'kreboot_lock_holders',
   leader: 'kreboot_leader',
   oldestPending: 'kreboot_oldest_pending_seconds',
+  halted: 'kreboot_rollout_halted',
 } as const;
 
 /** Custom resources. */

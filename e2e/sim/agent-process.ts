@@ -16,6 +16,7 @@ export interface AgentProcessOptions {
   bootId: string;
   extraArgs?: string[];
   env?: Record<string, string>;
+  logLevel?: 'debug' | 'info';
 }
 
 export class AgentProcess {
@@ -59,7 +60,7 @@ export class AgentProcess {
       '--direct',
       `--reboot-command=echo "$(date +%s.%N)" >> ${this.rebootMarker}`,
       '--metrics-port=0',
-      '--log-level=debug',
+      `--log-level=${o.logLevel ?? 'debug'}`,
       ...(o.extraArgs ?? []),
     ];
   }

@@ -19,7 +19,7 @@ const commands: Record<string, Command> = {
   },
   controller: {
     summary: 'leader-elected controller: lock, gates, cordon, drain, approve, verify',
-    pending: '#4',
+    run: async (argv) => (await import('../controller/main.ts')).runController(argv),
   },
   status: { summary: 'what is pending, in progress and blocked', pending: '#4' },
   plan: { summary: 'what would happen next, and when', pending: '#4' },

@@ -1,0 +1,163 @@
+// The agent's footprint and latency, measured on a quiet API server (etcd + kube-apiserver only, so every
+// request to the nodes resource in apiserver_request_total is the agent's).
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { apiGet, ControlPlane } from '../e2e/cluster/controlplane.ts';
+import { kwokNode } from '../e2e/cluster/nodes.ts';
+import { AgentProcess } from '../e2e/sim/agent-process.ts';
+import { kubeconfigConnection } from '../operator/kube/connection.ts';
+import { KubeHttp } from '../operator/kube/http.ts';
+import type { NodeLite } from '../operator/kube/types.ts';
+import { Conditions } from '../operator/protocol.ts';
+import { fmt, summary } from './stats.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function rssMiB(pid: number): number {
+  return Number(execFileSync('ps', ['-o', 'rss=', '-p', String(pid)], { encoding: 'utf8' }).trim()) / 1024;
+}
+
+/** Sum of apiserver_request_total for resource="nodes", by verb (what the agent asked for). */
+async function nodeRequests(cp: ControlPlane): Promise<Record<string, number>> {
+  const { body } = await apiGet(cp.server, cp.pki, '/metrics', 10_000);
+  const out: Record<string, number> = {};
+  for (const line of body.split('\n')) {
+    if (!line.startsWith('apiserver_request_total{') || !line.includes('resource="nodes"')) continue;
+    const verb = /verb="([A-Z]+)"/.exec(line)?.[1] ?? '?';
+    const sub = /subresource="([a-z]*)"/.exec(line)?.[1];
+    const k = sub ? `${verb} ${sub}` : verb;
+    out[k] = (out[k] ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return out;
+}
+
+async function openWatches(cp: ControlPlane): Promise<number> {
+  const { body } = await apiGet(cp.server, cp.pki, '/metrics', 10_000);
+  let n = 0;
+  for (const line of body.split('\n')) {
+    if (
+      line.startsWith('apiserver_longrunning_requests{') &&
+      line.includes('resource="nodes"') &&
+      line.includes('verb="WATCH"')
+    ) {
+      n += Number(line.slice(line.lastIndexOf(' ') + 1));
+    }
+  }
+  return n;
+}
+
+export async function benchAgent(): Promise<string[]> {
+  const idleSeconds = Number(process.env.KREBOOT_BENCH_IDLE_SECONDS ?? 600);
+  const trials = 20;
+  const dir = mkdtempSync(join(tmpdir(), 'kreboot-bench-agent-'));
+  const cp = await ControlPlane.start({ dir: join(dir, 'cp'), apiOnly: true });
+  try {
+    const kc = new KubeConfig();
+    kc.loadFromFile(cp.kubeconfig);
+    const core = kc.makeApiClient(CoreV1Api);
+    const nodeName = 'bench-node';
+    await core.createNode({ body: kwokNode(nodeName) });
+    const http = new KubeHttp(await kubeconfigConnection(cp.kubeconfig));
+    // The DaemonSet's agent reads an in-cluster token; here a JSON kubeconfig keeps the YAML parser out of its
+    // memory, as in the cluster.
+    const json = join(dir, 'kubeconfig.json');
+    const yaml = await import('yaml');
+    writeFileSync(
+      json,
+      JSON.stringify(yaml.parse((await import('node:fs')).readFileSync(cp.kubeconfig, 'utf8'))),
+    );
+
+    // Watch the node from the bench to timestamp when each change becomes visible.
+    const seen: Array<{ at: number; status?: string }> = [];
+    const watchCtl = new AbortController();
+    const start = await http.request<NodeLite>(`/api/v1/nodes/${nodeName}`);
+    void http
+      .watch<NodeLite>(
+        `/api/v1/nodes?watch=true&fieldSelector=metadata.name%3D${nodeName}&resourceVersion=${start.metadata.resourceVersion}`,
+        (ev) => {
+          const c = ev.object.status?.conditions?.find((x) => x.type === Conditions.rebootRequired);
+          seen.push({ at: performance.now(), status: c?.status });
+        },
+        { signal: watchCtl.signal },
+      )
+      .catch(() => {});
+    const until = async (status: string, from: number) => {
+      for (;;) {
+        const hit = seen.find((s) => s.at >= from && s.status === status);
+        if (hit) return hit.at;
+        await sleep(5);
+      }
+    };
+
+    const agent = new AgentProcess({
+      nodeName,
+      dir: join(dir, 'agent'),
+      kubeconfig: json,
+      bootId: 'bench-boot',
+      logLevel: 'info',
+      // Serve metrics as in the cluster: the HTTP server is part of the footprint.
+      extraArgs: [
+        `--metrics-port=${20000 + Math.floor(Math.random() * 20000)}`,
+        '--metrics-address=127.0.0.1',
+      ],
+    });
+    const watchesBefore = await openWatches(cp);
+    const t0 = performance.now();
+    agent.start();
+    const firstReport = (await until('False', t0)) - t0;
+
+    const latencies: number[] = [];
+    for (let i = 0; i < trials; i++) {
+      const t = performance.now();
+      writeFileSync(agent.sentinel, '');
+      latencies.push((await until('True', t)) - t);
+      const u = performance.now();
+      unlinkSync(agent.sentinel);
+      await until('False', u);
+      await sleep(50);
+    }
+
+    await sleep(2000);
+    const before = await nodeRequests(cp);
+    const rssSamples: Array<[number, number]> = [];
+    const startIdle = Date.now();
+    while (Date.now() - startIdle < idleSeconds * 1000) {
+      await sleep(Math.min(10_000, idleSeconds * 1000));
+      rssSamples.push([(Date.now() - startIdle) / 1000, rssMiB(agent.child!.pid!)]);
+    }
+    const after = await nodeRequests(cp);
+    const watches = (await openWatches(cp)) - watchesBefore;
+    const delta: string[] = [];
+    for (const k of new Set([...Object.keys(before), ...Object.keys(after)])) {
+      const d = (after[k] ?? 0) - (before[k] ?? 0);
+      if (d) delta.push(`${k}: ${d}`);
+    }
+    const rss60 = rssSamples.find(([t]) => t >= 60)?.[1] ?? rssSamples[rssSamples.length - 1]![1];
+    const rssEnd = rssSamples[rssSamples.length - 1]![1];
+
+    const tStop = performance.now();
+    const code = await agent.stop('SIGTERM');
+    const stopMs = performance.now() - tStop;
+    watchCtl.abort();
+    http.close();
+
+    const lat = summary(latencies);
+    return [
+      '| agent (one process, Node flags of the DaemonSet) | figure | target |',
+      '|---|---|---|',
+      `| idle RSS after 60 s | ${rss60.toFixed(1)} MiB | ≤ 70 MB |`,
+      `| idle RSS after ${idleSeconds} s | ${rssEnd.toFixed(1)} MiB | ≤ 70 MB |`,
+      `| start → first report visible on the Node | ${fmt(firstReport)} | ≤ 1 s |`,
+      `| sentinel created → RebootRequired=True visible (${trials} trials) | median ${fmt(lat.median)}, p95 ${fmt(lat.p95)}, max ${fmt(lat.max)} | p95 ≤ 2 s |`,
+      `| API requests to nodes while idle for ${idleSeconds} s (apiserver_request_total delta) | ${delta.length ? delta.join(', ') : 'none'} | none beyond its watch |`,
+      `| node watches the agent holds open at the end (apiserver_longrunning_requests delta) | ${watches} | 1 |`,
+      `| SIGTERM → exit | ${fmt(stopMs)} (exit code ${code}) | ≤ 1 s |`,
+    ];
+  } finally {
+    await cp.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,151 @@
+// A simulated host: a kwok Node plus a real agent process. When the agent runs its reboot command, the host
+// "reboots" as a real one would: the agent dies, the node goes NotReady, time passes, a new boot ID appears
+// (boot-ID file and status.nodeInfo.bootID), the sentinel is gone (or kept, to model "the reboot did not fix
+// it"), the node turns Ready again and the agent starts again.
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { CoreV1Api } from '@kubernetes/client-node';
+import type { KubeHttp } from '../../operator/kube/http.ts';
+import { kwokNode } from '../cluster/nodes.ts';
+import { AgentProcess } from './agent-process.ts';
+
+export const POWER_ANNOTATION = 'sim.kreboot.io/power';
+
+export interface SimulatedNodeOptions {
+  name: string;
+  dir: string;
+  kubeconfig: string;
+  core: CoreV1Api;
+  /** Raw client for the patches a kubelet makes (strategic merge on status). */
+  http: KubeHttp;
+  labels?: Record<string, string>;
+  unschedulable?: boolean;
+  /** How long the host stays down. */
+  downMs?: number;
+  agentArgs?: string[];
+}
+
+export class SimulatedNode {
+  readonly agent: AgentProcess;
+  boot = 1;
+  /** Reboots the simulator carried out. */
+  rebootsDone = 0;
+  keepSentinelAfterReboot = false;
+  /** When true the host never comes back from its next reboot. */
+  neverComeBack = false;
+  private handled = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private busy = false;
+
+  constructor(readonly opts: SimulatedNodeOptions) {
+    this.agent = new AgentProcess({
+      nodeName: opts.name,
+      dir: opts.dir,
+      kubeconfig: opts.kubeconfig,
+      bootId: this.bootId,
+      extraArgs: opts.agentArgs,
+      logLevel: 'info',
+    });
+  }
+
+  get name(): string {
+    return this.opts.name;
+  }
+  get bootId(): string {
+    return `${this.opts.name}-boot-${this.boot}`;
+  }
+
+  async create(): Promise<void> {
+    await this.opts.core.createNode({
+      body: kwokNode(this.name, {
+        labels: this.opts.labels,
+        bootID: this.bootId,
+        unschedulable: this.opts.unschedulable,
+      }),
+    });
+    await this.setBootIdStatus();
+    this.agent.start();
+    this.timer = setInterval(() => void this.poll(), 50);
+  }
+
+  needReboot(): void {
+    writeFileSync(this.agent.sentinel, '');
+  }
+  get sentinelPresent(): boolean {
+    return existsSync(this.agent.sentinel);
+  }
+
+  private patchStatus(status: unknown): Promise<unknown> {
+    return this.opts.http.request(`/api/v1/nodes/${this.name}/status`, {
+      method: 'PATCH',
+      contentType: 'application/strategic-merge-patch+json',
+      body: { status },
+    });
+  }
+
+  private async setBootIdStatus(): Promise<void> {
+    await this.patchStatus({ nodeInfo: { bootID: this.bootId } });
+  }
+
+  private async poll(): Promise<void> {
+    if (this.busy) return;
+    const ran = this.agent.reboots();
+    if (ran <= this.handled) return;
+    this.busy = true;
+    this.handled = ran;
+    try {
+      await this.reboot();
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async setPower(on: boolean, ready: 'True' | 'Unknown'): Promise<void> {
+    await this.opts.http.request(`/api/v1/nodes/${this.name}`, {
+      method: 'PATCH',
+      contentType: 'application/merge-patch+json',
+      body: { metadata: { annotations: { [POWER_ANNOTATION]: on ? 'on' : 'off' } } },
+    });
+    if (!on) {
+      const now = new Date().toISOString();
+      await this.patchStatus({
+        conditions: [
+          {
+            type: 'Ready',
+            status: ready,
+            reason: 'NodeStatusUnknown',
+            message: 'simulated reboot in progress',
+            lastTransitionTime: now,
+            lastHeartbeatTime: now,
+          },
+        ],
+      });
+    }
+  }
+
+  /** The host goes down and (unless told otherwise) comes back in a new boot. */
+  async reboot(): Promise<void> {
+    await this.agent.stop('SIGKILL');
+    await this.setPower(false, 'Unknown');
+    if (this.neverComeBack) return;
+    await new Promise((r) => setTimeout(r, this.opts.downMs ?? 500));
+    this.boot++;
+    this.agent.setBootId(this.bootId);
+    if (!this.keepSentinelAfterReboot) rmSync(this.agent.sentinel, { force: true });
+    await this.setBootIdStatus();
+    // kwok's node-initialize stage turns it Ready again once power is back.
+    await this.setPower(true, 'True');
+    this.rebootsDone++;
+    this.agent.start();
+  }
+
+  async destroy(): Promise<void> {
+    clearInterval(this.timer);
+    await this.agent.stop('SIGKILL');
+    await this.opts.core.deleteNode({ name: this.name }).catch(() => {});
+  }
+}
+
+export function simDir(root: string, name: string): string {
+  return join(root, name);
+}

@@ -1,0 +1,131 @@
+// `kreboot controller`: leader election, the caches, the reconciler and the metrics server.
+import { createServer } from 'node:http';
+import { pino } from 'pino';
+import { ConfigError, helpText, parseOptions } from '../config/options.ts';
+import { loadConnection } from '../kube/connection.ts';
+import { KubeHttp } from '../kube/http.ts';
+import { VERSION } from '../version.ts';
+import { controllerOptions } from './config.ts';
+import { ApiEventSink } from './events.ts';
+import { LeaderElector } from './leader.ts';
+import { LeaseClient } from './lease.ts';
+import { controllerMetrics } from './metrics.ts';
+import { Reconciler } from './reconciler.ts';
+
+const SUMMARY =
+  'Leader-elected controller: takes the cluster lock, checks the gates, then cordons, drains (Eviction API),\n' +
+  'approves the reboot, verifies the new boot and uncordons, one node (or a bounded few) at a time.';
+
+export const LEADER_LEASE = 'kreboot-controller';
+
+export async function runController(argv: string[]): Promise<number> {
+  const { values: cfg, help } = parseOptions(controllerOptions, argv, process.env);
+  if (help) {
+    process.stdout.write(helpText('controller', SUMMARY, controllerOptions));
+    return 0;
+  }
+  if (cfg.renewDeadline >= cfg.leaseDuration) {
+    throw new ConfigError([
+      `--renew-deadline (${cfg.renewDeadline / 1000}s) must be shorter than --lease-duration (${cfg.leaseDuration / 1000}s)`,
+    ]);
+  }
+  if (cfg.retryPeriod >= cfg.renewDeadline) {
+    throw new ConfigError([
+      `--retry-period (${cfg.retryPeriod / 1000}s) must be shorter than --renew-deadline (${cfg.renewDeadline / 1000}s)`,
+    ]);
+  }
+  const log = pino({ level: cfg.logLevel, base: { component: 'controller', identity: cfg.identity } });
+  let conn: Awaited<ReturnType<typeof loadConnection>>;
+  try {
+    conn = await loadConnection({ kubeconfig: cfg.kubeconfig });
+  } catch (err) {
+    throw new ConfigError([`--kubeconfig: ${(err as Error).message}`]);
+  }
+  const http = new KubeHttp(conn, `kreboot-controller/${VERSION}`);
+  const metrics = controllerMetrics();
+  const reconciler = new Reconciler(
+    http,
+    cfg.namespace,
+    cfg.identity,
+    {
+      concurrency: cfg.concurrency,
+      zoneConcurrency: cfg.zoneConcurrency,
+      drain: { emptyDir: cfg.drainEmptydirPods, unmanaged: cfg.drainUnmanagedPods },
+      blockingPodSelectors: cfg.blockingPodSelector,
+      retryAfterFailureMs: cfg.retryAfterFailure,
+      resyncMs: cfg.resyncPeriod,
+      drainTimeoutMs: cfg.drainTimeout,
+      drainTimeoutPolicy: cfg.drainTimeoutPolicy,
+      rebootTimeoutMs: cfg.rebootTimeout,
+      soakMs: cfg.soakTime,
+      minPhaseMs: cfg.minPhaseTime,
+      nodeSelector: cfg.nodeSelector,
+    },
+    log,
+    metrics,
+    new ApiEventSink(http, cfg.identity, log),
+  );
+  const elector = new LeaderElector(
+    new LeaseClient(http, cfg.namespace),
+    {
+      name: LEADER_LEASE,
+      identity: cfg.identity,
+      leaseDurationMs: cfg.leaseDuration,
+      renewDeadlineMs: cfg.renewDeadline,
+      retryPeriodMs: cfg.retryPeriod,
+    },
+    log,
+  );
+
+  const stop = new AbortController();
+  let synced = false;
+  const server = createServer(async (req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/metrics') {
+      res
+        .writeHead(200, { 'Content-Type': metrics.registry.contentType })
+        .end(await metrics.registry.metrics());
+    } else if (path === '/healthz') res.writeHead(200).end('ok\n');
+    else if (path === '/readyz')
+      res.writeHead(synced ? 200 : 503).end(synced ? 'ok\n' : 'caches not synced\n');
+    else res.writeHead(404).end();
+  });
+  if (cfg.metricsPort > 0) {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err) =>
+        reject(
+          new ConfigError([
+            `--metrics-port: cannot listen on ${cfg.metricsAddress}:${cfg.metricsPort}: ${err.message}`,
+          ]),
+        ),
+      );
+      server.listen(cfg.metricsPort, cfg.metricsAddress, resolve);
+    });
+  }
+  log.info({ phase: 'start', api: conn.source, namespace: cfg.namespace, version: VERSION }, 'controller up');
+  await reconciler.startCaches(stop.signal);
+  synced = true;
+
+  const election = elector.run(stop.signal, (term) => {
+    metrics.leader.set(1);
+    term.addEventListener('abort', () => metrics.leader.set(0), { once: true });
+    void reconciler
+      .run(term)
+      .catch((err: Error) =>
+        log.error({ reason: 'reconciler-crashed', err: err.message }, 'reconciler stopped'),
+      );
+  });
+
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', () => resolve());
+    process.once('SIGINT', () => resolve());
+  });
+  log.info({ phase: 'stop', reason: 'signal' }, 'stopping');
+  stop.abort();
+  await election.catch(() => {});
+  await elector.release();
+  server.closeAllConnections();
+  server.close();
+  http.close();
+  return 0;
+}

@@ -1,0 +1,59 @@
+// The controller's metrics (prom-client: it runs twice per cluster, not on every node).
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Metrics, Phases, WaitReasons } from '../protocol.ts';
+
+export function controllerMetrics() {
+  const registry = new Registry();
+  const m = {
+    registry,
+    nodes: new Gauge({
+      name: Metrics.nodes,
+      help: 'Nodes by rollout phase (pending = needs a reboot, not started).',
+      labelNames: ['phase'],
+      registers: [registry],
+    }),
+    reboots: new Counter({
+      name: Metrics.reboots,
+      help: 'Finished node reboots by result.',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    phaseDuration: new Histogram({
+      name: Metrics.phaseDuration,
+      help: 'Time nodes spent in each phase.',
+      labelNames: ['phase'],
+      buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1200, 3600],
+      registers: [registry],
+    }),
+    blocked: new Gauge({
+      name: Metrics.blockedNodes,
+      help: 'Nodes that need a reboot but wait, by reason.',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    lockHolders: new Gauge({
+      name: Metrics.lockHolders,
+      help: 'Entries in the cluster lock.',
+      registers: [registry],
+    }),
+    leader: new Gauge({ name: Metrics.leader, help: '1 while this replica leads.', registers: [registry] }),
+    oldestPending: new Gauge({
+      name: Metrics.oldestPending,
+      help: 'Age of the longest-waiting reboot request.',
+      registers: [registry],
+    }),
+    halted: new Gauge({
+      name: Metrics.halted,
+      help: '1 while the rollout is halted (a node did not come back).',
+      registers: [registry],
+    }),
+  };
+  for (const p of ['pending', ...Phases]) m.nodes.set({ phase: p }, 0);
+  for (const r of WaitReasons) m.blocked.set({ reason: r }, 0);
+  for (const r of ['success', 'drain-aborted', 'timeout']) m.reboots.inc({ result: r }, 0);
+  m.leader.set(0);
+  m.halted.set(0);
+  return m;
+}
+
+export type ControllerMetrics = ReturnType<typeof controllerMetrics>;

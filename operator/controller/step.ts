@@ -1,0 +1,101 @@
+// The per-node state machine of a reboot in flight, as a pure function: given the node as observed (and its lock
+// entry), what is the next step? The reconciler performs the step; any step can be re-run after a crash.
+import type { Phase } from '../protocol.ts';
+import type { NodeView } from './model.ts';
+
+export interface StepConfig {
+  drainTimeoutMs: number;
+  drainTimeoutPolicy: 'abort' | 'force';
+  rebootTimeoutMs: number;
+  soakMs: number;
+  /** Slow motion for demos and crash tests: stay at least this long in each phase (default 0). */
+  minPhaseMs?: number;
+}
+
+export type Step =
+  | { kind: 'cordon' }
+  | { kind: 'drain' }
+  | { kind: 'approve'; bootId: string }
+  | { kind: 'drain-timeout'; policy: 'abort' | 'force' }
+  | { kind: 'advance'; to: Phase; why: string }
+  | { kind: 'wait'; why: string }
+  | { kind: 'timeout'; why: string }
+  | { kind: 'finish' }
+  | { kind: 'release'; why: string };
+
+export interface StepInput {
+  node: NodeView;
+  /** The lock entry says cleanup already began (phase annotations may already be gone). */
+  finishing: boolean;
+  /** The drain of this node completed in this process just now. */
+  drained: boolean;
+  /** Post-reboot gates (alerts…) are clear. */
+  postGatesClear: boolean;
+  now: number;
+}
+
+/** The boot ID the agent must leave: what the agent itself reported, else the kubelet's. */
+export function bootToLeave(n: NodeView): string | undefined {
+  return n.agentBootId ?? n.bootId;
+}
+
+export function nextStep(i: StepInput, cfg: StepConfig): Step {
+  const n = i.node;
+  const age = n.phaseSince === undefined ? 0 : i.now - n.phaseSince;
+  if (i.finishing)
+    return n.phase === undefined ? { kind: 'release', why: 'cleanup done' } : { kind: 'finish' };
+  switch (n.phase) {
+    case undefined:
+      if (n.required !== 'True') return { kind: 'release', why: 'node no longer needs a reboot' };
+      return { kind: 'cordon' };
+    case 'cordoned':
+      return { kind: 'drain' };
+    case 'draining': {
+      if (i.drained) {
+        const boot = bootToLeave(n);
+        if (!boot) return { kind: 'wait', why: 'drained; waiting for the node to report its boot ID' };
+        return { kind: 'approve', bootId: boot };
+      }
+      if (age > cfg.drainTimeoutMs) return { kind: 'drain-timeout', policy: cfg.drainTimeoutPolicy };
+      return { kind: 'drain' };
+    }
+    case 'approved':
+      if (n.bootId && n.approvedBootId && n.bootId !== n.approvedBootId) {
+        return { kind: 'advance', to: 'verifying', why: 'node reports a new boot ID' };
+      }
+      if (n.approvedBootId && n.rebootingFromBootId === n.approvedBootId) {
+        return { kind: 'advance', to: 'rebooting', why: 'agent started the reboot' };
+      }
+      if (age > cfg.rebootTimeoutMs)
+        return {
+          kind: 'timeout',
+          why: `agent did not start the reboot within ${cfg.rebootTimeoutMs / 1000}s`,
+        };
+      return { kind: 'wait', why: 'waiting for the agent to start the reboot' };
+    case 'rebooting':
+      if (n.bootId && n.approvedBootId && n.bootId !== n.approvedBootId) {
+        return { kind: 'advance', to: 'verifying', why: 'node reports a new boot ID' };
+      }
+      if (age > cfg.rebootTimeoutMs)
+        return { kind: 'timeout', why: `node did not come back within ${cfg.rebootTimeoutMs / 1000}s` };
+      return { kind: 'wait', why: 'waiting for the node to come back with a new boot ID' };
+    case 'verifying': {
+      const back =
+        n.ready && n.bootId !== undefined && n.bootId !== n.approvedBootId && n.agentBootId === n.bootId;
+      if (back && age >= cfg.soakMs && i.postGatesClear) return { kind: 'finish' };
+      if (age > cfg.rebootTimeoutMs + cfg.soakMs) {
+        return {
+          kind: 'timeout',
+          why: back
+            ? 'post-reboot gates did not clear in time'
+            : 'node is not Ready with its agent reporting the new boot',
+        };
+      }
+      if (!back) return { kind: 'wait', why: 'waiting for Ready and the agent to report the new boot' };
+      return {
+        kind: 'wait',
+        why: age < cfg.soakMs ? 'soaking after the reboot' : 'waiting for post-reboot gates',
+      };
+    }
+  }
+}
