@@ -21,7 +21,7 @@ export class ApiEventSink implements EventSink {
       apiVersion: 'events.k8s.io/v1',
       kind: 'Event',
       // Node events live in "default", where kubectl describe node looks for them.
-      metadata: { generateName: `${node.name}.kreboot.`, namespace: 'default' },
+      metadata: { generateName: `${node.name}.kreboot-`, namespace: 'default' },
       eventTime: microTime(now),
       reportingController: 'kreboot.io/controller',
       reportingInstance: this.instance,

@@ -47,7 +47,7 @@ export interface Plan {
   start: string[];
   waiting: Waiting[];
   inFlight: string[];
-  /** Nodes counted as disrupted before this plan's starts: in flight, NotReady, or cordoned. */
+  /** Nodes counted as disrupted before this plan's starts: in flight or NotReady. */
   disrupted: string[];
 }
 
@@ -66,9 +66,12 @@ export function isInFlight(n: NodeView, locked: ReadonlySet<string>): boolean {
   return locked.has(n.name) || n.phase !== undefined;
 }
 
-/** Disrupted = kreboot has it in a disruptive phase, or it is already unavailable (NotReady or cordoned). */
+/**
+ * Disrupted = kreboot has it in a disruptive phase, or it is already unavailable (NotReady). A node a person
+ * cordoned is not counted: its pods still run, and counting it would stall every rollout behind it.
+ */
 export function isDisrupted(n: NodeView, locked: ReadonlySet<string>): boolean {
-  return isInFlight(n, locked) || !n.ready || n.unschedulable;
+  return isInFlight(n, locked) || !n.ready;
 }
 
 const byWaiting = (a: NodeView, b: NodeView) =>

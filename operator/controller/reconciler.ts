@@ -160,7 +160,10 @@ export class Reconciler {
     if (stale.length && !state.corrupt) {
       ({ lease, state } = await this.lock.update(
         lease,
-        (s) => ({ ...s, entries: s.entries.filter((e) => !stale.includes(e)) }),
+        (s) => ({
+          ...s,
+          entries: s.entries.filter((e) => !stale.some((x) => x.node === e.node && x.uid === e.uid)),
+        }),
         term,
       ));
       for (const e of stale) {

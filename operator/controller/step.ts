@@ -44,6 +44,16 @@ export function nextStep(i: StepInput, cfg: StepConfig): Step {
   const age = n.phaseSince === undefined ? 0 : i.now - n.phaseSince;
   if (i.finishing)
     return n.phase === undefined ? { kind: 'release', why: 'cleanup done' } : { kind: 'finish' };
+  const step = decideStep(i, cfg, n, age);
+  const hold = cfg.minPhaseMs ?? 0;
+  // Slow motion holds every transition out of a phase, and the start of the drain.
+  if (hold > 0 && n.phase !== undefined && age < hold && (step.kind !== 'drain' || n.phase === 'cordoned')) {
+    return step.kind === 'wait' ? step : { kind: 'wait', why: `slow motion: ${hold}ms per phase` };
+  }
+  return step;
+}
+
+function decideStep(i: StepInput, cfg: StepConfig, n: NodeView, age: number): Step {
   switch (n.phase) {
     case undefined:
       if (n.required !== 'True') return { kind: 'release', why: 'node no longer needs a reboot' };

@@ -114,7 +114,7 @@ export class Rollout {
         const name = n.metadata!.name!;
         const unsched = n.spec?.unschedulable === true;
         const ready = n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
-        if (n.metadata?.annotations?.[Annotations.phase] || unsched || !ready) disrupted++;
+        if (n.metadata?.annotations?.[Annotations.phase] || !ready) disrupted++;
         if (unsched && this.lastUnsched.get(name) === false)
           this.cordons.set(name, (this.cordons.get(name) ?? 0) + 1);
         this.lastUnsched.set(name, unsched);
