@@ -15,7 +15,7 @@ import { ClusterLock, type LockEntry, type LockState } from './lock.ts';
 import type { ControllerMetrics } from './metrics.ts';
 import { type NodeView, needsReboot, viewOf } from './model.ts';
 import { budgetsFor, type Gates, isInFlight, type Plan, plan } from './plan.ts';
-import { bootToLeave, nextStep, type Step, type StepConfig } from './step.ts';
+import { bootToLeave, cleanupPatch, cordonPatch, nextStep, type Step, type StepConfig } from './step.ts';
 
 export interface ReconcilerSettings extends StepConfig {
   concurrency: number | string;
@@ -347,15 +347,9 @@ export class Reconciler {
       case 'wait':
         return { lease, state };
       case 'cordon': {
-        await this.patchNode(
-          n,
-          {
-            ...this.phaseChange(n, 'cordoned'),
-            [Annotations.wasUnschedulable]: n.unschedulable ? 'true' : null,
-          },
-          true,
-          term,
-        );
+        this.phaseChange(n, 'cordoned');
+        const patch = cordonPatch(n, this.now());
+        await this.patchNode(n, patch.annotations, patch.unschedulable, term);
         log.info({ reason: n.unschedulable ? 'already-cordoned' : 'cordon' }, 'cordoned');
         ev(
           'Normal',
@@ -498,16 +492,9 @@ export class Reconciler {
 
   /** Removes kreboot's controller keys; uncordons only if kreboot was the one that cordoned. */
   private async cleanup(n: NodeView, extra: Record<string, string | null>, term: AbortSignal): Promise<void> {
-    const annotations: Record<string, string | null> = {
-      ...this.phaseChange(n, null),
-      [Annotations.approvedBootId]: null,
-      [Annotations.wasUnschedulable]: null,
-      ...(n.phase === 'verifying'
-        ? { [Annotations.lastFailureAt]: null, [Annotations.lastFailure]: null }
-        : {}),
-      ...extra,
-    };
-    await this.patchNode(n, annotations, n.wasUnschedulable ? undefined : false, term);
+    this.phaseChange(n, null);
+    const patch = cleanupPatch(n, extra);
+    await this.patchNode(n, patch.annotations, patch.unschedulable, term);
   }
 
   private async setFailedCondition(

@@ -1,6 +1,6 @@
 // The per-node state machine of a reboot in flight, as a pure function: given the node as observed (and its lock
 // entry), what is the next step? The reconciler performs the step; any step can be re-run after a crash.
-import type { Phase } from '../protocol.ts';
+import { Annotations, type Phase } from '../protocol.ts';
 import type { NodeView } from './model.ts';
 
 export interface StepConfig {
@@ -108,4 +108,39 @@ function decideStep(i: StepInput, cfg: StepConfig, n: NodeView, age: number): St
       };
     }
   }
+}
+
+export interface NodePatch {
+  annotations: Record<string, string | null>;
+  /** undefined = leave spec.unschedulable as it is. */
+  unschedulable: boolean | undefined;
+}
+
+/** Cordon: remember whether a person had already cordoned the node, so the cleanup can leave it so. */
+export function cordonPatch(n: NodeView, now: number): NodePatch {
+  return {
+    annotations: {
+      [Annotations.phase]: 'cordoned',
+      [Annotations.phaseSince]: new Date(now).toISOString(),
+      [Annotations.wasUnschedulable]: n.unschedulable ? 'true' : null,
+    },
+    unschedulable: true,
+  };
+}
+
+/** Cleanup: drop the controller's keys; uncordon only if kreboot was the one that cordoned (invariant 3). */
+export function cleanupPatch(n: NodeView, extra: Record<string, string | null> = {}): NodePatch {
+  return {
+    annotations: {
+      [Annotations.phase]: null,
+      [Annotations.phaseSince]: null,
+      [Annotations.approvedBootId]: null,
+      [Annotations.wasUnschedulable]: null,
+      ...(n.phase === 'verifying'
+        ? { [Annotations.lastFailureAt]: null, [Annotations.lastFailure]: null }
+        : {}),
+      ...extra,
+    },
+    unschedulable: n.wasUnschedulable ? undefined : false,
+  };
 }
