@@ -3,10 +3,13 @@
 import { cpus, totalmem } from 'node:os';
 import { benchAgent } from './agent.ts';
 import { benchCluster } from './cluster.ts';
+import { benchController, benchPlanner } from './controller.ts';
 
 const benches: Record<string, () => Promise<string[]>> = {
   cluster: () => benchCluster(),
   agent: () => benchAgent(),
+  controller: () => benchController(),
+  planner: async () => benchPlanner(),
 };
 
 const wanted = process.argv.slice(2);

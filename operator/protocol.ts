@@ -57,6 +57,7 @@ export const ControllerConditions = {
 export const WaitReasons = [
   'excluded',
   'still-required-after-reboot',
+  'agent-stale',
   'halted',
   'paused',
   'retry-later',

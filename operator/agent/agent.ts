@@ -273,17 +273,19 @@ export class Agent {
           now: this.now(),
         });
         let wrote = false;
-        if (Object.keys(decision.annotations).length) {
-          this.node = await this.d.api.patchAnnotations(decision.annotations, signal);
-          log.debug({ annotations: decision.annotations }, 'annotations written');
-          wrote = true;
-        }
         if (decision.condition) {
           this.node = await this.d.api.patchCondition(decision.condition, signal);
           log.info(
             { reason: decision.condition.reason, status: decision.condition.status },
             `RebootRequired=${decision.condition.status}: ${decision.condition.message}`,
           );
+          wrote = true;
+        }
+        // Annotations after the condition: once the controller sees this boot's ID, the condition it reads in
+        // the same object already speaks for this boot (it never acts on a stale "reboot required").
+        if (Object.keys(decision.annotations).length) {
+          this.node = await this.d.api.patchAnnotations(decision.annotations, signal);
+          log.debug({ annotations: decision.annotations }, 'annotations written');
           wrote = true;
         }
         if (!wrote && this.check !== undefined) this.reported = true;

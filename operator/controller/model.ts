@@ -89,7 +89,16 @@ export function viewOf(node: NodeLike): NodeView {
   };
 }
 
-/** The node asks for a reboot, and it is not the "sentinel survived the reboot" case (no loops). */
+/** The agent has reported in the node's current boot, so its condition speaks for this boot. */
+export function agentCurrent(n: NodeView): boolean {
+  return n.bootId === undefined || n.agentBootId === n.bootId;
+}
+
+/** The node asks for a reboot in its current boot, and it is not the "sentinel survived the reboot" case. */
 export function needsReboot(n: NodeView): boolean {
-  return n.required === 'True' && n.requiredReason !== RebootRequiredReasons.stillRequiredAfterReboot;
+  return (
+    n.required === 'True' &&
+    n.requiredReason !== RebootRequiredReasons.stillRequiredAfterReboot &&
+    agentCurrent(n)
+  );
 }

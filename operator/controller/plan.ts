@@ -1,7 +1,7 @@
 // The planner: a pure function of observed nodes, the lock, gate results, time and config. For every node that
 // needs a reboot it says "start now" or why it waits. It never performs I/O; the reconciler acts on its answer.
 import type { WaitReason } from '../protocol.ts';
-import { type NodeView, needsReboot } from './model.ts';
+import { agentCurrent, type NodeView, needsReboot } from './model.ts';
 
 /** A group of nodes that may not have more than `limit` disrupted at once (global, per zone, per window). */
 export interface Budget {
@@ -104,6 +104,10 @@ export function plan(input: PlanInput): Plan {
     const wait = (reason: WaitReason, detail: string) => waiting.push({ node: n.name, reason, detail });
     if (n.excluded) {
       wait('excluded', 'node is annotated kreboot.io/exclude');
+      continue;
+    }
+    if (!agentCurrent(n)) {
+      wait('agent-stale', `the agent has not reported since the node booted into ${n.bootId}`);
       continue;
     }
     if (!needsReboot(n)) {

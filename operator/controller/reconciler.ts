@@ -424,7 +424,9 @@ export class Reconciler {
           },
           term,
         );
-        return marked;
+        n.lastFailureAt = this.now();
+        n.lastFailure = why;
+        return this.releaseNow(n, marked.lease, term);
       }
       case 'advance': {
         await this.patchNode(n, this.phaseChange(n, step.to), undefined, term);
@@ -468,7 +470,7 @@ export class Reconciler {
           if (state.halted?.startsWith(`node ${n.name}:`))
             await this.setFailedCondition(n, 'False', 'RebootCompleted', 'the node came back', term);
         }
-        return marked;
+        return this.releaseNow(n, marked.lease, term);
       }
       case 'release': {
         const next = await this.lock.update(
@@ -480,6 +482,29 @@ export class Reconciler {
         return next;
       }
     }
+  }
+
+  /**
+   * The cleanup patch succeeded (a compare-and-swap on the node), so the entry can go in this same pass; the
+   * local view is updated to match, so the planner below can hand the slot to the next node without waiting
+   * for the watch to echo our own write. A crash before this line leaves `finishing` for the next leader.
+   */
+  private async releaseNow(
+    n: NodeView,
+    lease: Lease,
+    term: AbortSignal,
+  ): Promise<{ lease: Lease; state: LockState }> {
+    const next = await this.lock.update(
+      lease,
+      (s) => ({ ...s, entries: s.entries.filter((e) => e.node !== n.name) }),
+      term,
+    );
+    if (!n.wasUnschedulable) n.unschedulable = false;
+    n.phase = undefined;
+    n.phaseSince = undefined;
+    n.approvedBootId = undefined;
+    n.wasUnschedulable = false;
+    return next;
   }
 
   private markFinishing(n: NodeView, lease: Lease, term: AbortSignal) {

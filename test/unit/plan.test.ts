@@ -296,6 +296,13 @@ describe('planner behaviour', () => {
     expect(plan(base([n])).waiting[0]?.reason).toBe('still-required-after-reboot');
   });
 
+  it('does not act on a condition the agent wrote in an earlier boot', () => {
+    const n = view('a', { bootId: 'a-b2', agentBootId: 'a-b1' });
+    expect(plan(base([n])).waiting).toEqual([
+      { node: 'a', reason: 'agent-stale', detail: 'the agent has not reported since the node booted into a-b2' },
+    ]);
+  });
+
   it('resolves percentages by rounding down, never below 1', () => {
     expect(resolveLimit('10%', 5)).toBe(1);
     expect(resolveLimit('10%', 25)).toBe(2);
