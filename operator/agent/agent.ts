@@ -9,6 +9,7 @@ import type { OwnNodeApi } from '../kube/own-node.ts';
 import type { NodeLite } from '../kube/types.ts';
 import type { Counter, Gauge } from '../metrics/registry.ts';
 import { Annotations } from '../protocol.ts';
+import { sleep } from '../util/sleep.ts';
 import { type CheckResult, decide } from './decide.ts';
 import type { Rebooter } from './reboot.ts';
 
@@ -33,19 +34,6 @@ export interface AgentDeps {
   watchSilenceMs: number;
   now?: () => Date;
 }
-
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        resolve();
-      },
-      { once: true },
-    );
-  });
 
 export class Agent {
   private node: NodeLite | undefined;

@@ -3,18 +3,13 @@
 // live in the state machine (step.ts), which aborts this and decides abort or force.
 import type { Logger } from 'pino';
 import { ApiError, type KubeHttp } from '../kube/http.ts';
+import { sleep } from '../util/sleep.ts';
 import { classifyPod, type DrainPolicy, type PodLike, podName } from './drain-filters.ts';
 
 export interface DrainProgress {
   remaining: number;
   blockedBy?: string;
 }
-
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
-  });
 
 export class Drainer {
   constructor(

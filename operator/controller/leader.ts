@@ -3,6 +3,7 @@
 // record unchanged (client-go's observedTime), never by comparing another machine's clock with ours.
 import type { Logger } from 'pino';
 import { microTime } from '../kube/time.ts';
+import { sleep } from '../util/sleep.ts';
 import type { Lease, LeaseClient } from './lease.ts';
 
 export interface LeaderConfig {
@@ -12,12 +13,6 @@ export interface LeaderConfig {
   renewDeadlineMs: number;
   retryPeriodMs: number;
 }
-
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
-  });
 
 export class LeaderElector {
   private observed: { record: string; at: number } | undefined;

@@ -7,6 +7,7 @@ import { Reflector } from '../kube/reflector.ts';
 import { fromObject, matches, parseSelector, type Requirement } from '../kube/selector.ts';
 import type { NodeLite } from '../kube/types.ts';
 import { Annotations, ControllerConditions, type Phase, Phases, WaitReasons } from '../protocol.ts';
+import { sleep } from '../util/sleep.ts';
 import { Drainer } from './drain.ts';
 import { classifyPod, type DrainPolicy, type PodLike, podName } from './drain-filters.ts';
 import type { EventSink } from './events.ts';
@@ -48,12 +49,6 @@ interface DrainTask {
   blockedBy?: string;
 }
 
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
-  });
-
 export class Reconciler {
   readonly nodes: Reflector<NodeLite & { metadata: { uid?: string } }>;
   readonly pods: Reflector<PodLike & { metadata: { name?: string } }>;
@@ -69,7 +64,7 @@ export class Reconciler {
   constructor(
     private readonly http: KubeHttp,
     namespace: string,
-    private readonly identity: string,
+    identity: string,
     private readonly settings: ReconcilerSettings,
     private readonly log: Logger,
     private readonly metrics: ControllerMetrics,
@@ -113,7 +108,14 @@ export class Reconciler {
             clearTimeout(t);
             resolve();
           };
-          term.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+          term.addEventListener(
+            'abort',
+            () => {
+              clearTimeout(t);
+              resolve();
+            },
+            { once: true },
+          );
         });
         this.wake = undefined;
       }

@@ -299,7 +299,11 @@ describe('planner behaviour', () => {
   it('does not act on a condition the agent wrote in an earlier boot', () => {
     const n = view('a', { bootId: 'a-b2', agentBootId: 'a-b1' });
     expect(plan(base([n])).waiting).toEqual([
-      { node: 'a', reason: 'agent-stale', detail: 'the agent has not reported since the node booted into a-b2' },
+      {
+        node: 'a',
+        reason: 'agent-stale',
+        detail: 'the agent has not reported since the node booted into a-b2',
+      },
     ]);
   });
 
