@@ -1,5 +1,6 @@
 // `kreboot agent` configuration: flags and KREBOOT_* env vars, one zod schema per option.
 import { z } from 'zod';
+import { commonOptions } from '../cli/runtime.ts';
 import { boolString, durationString, type OptionSpecs, type OptionValues } from '../config/options.ts';
 
 /**
@@ -87,37 +88,7 @@ export const agentOptions = {
     schema: durationString.default(180_000).pipe(z.number().min(1000, 'must be at least 1s')),
     example: '3m',
   },
-  metricsPort: {
-    flag: 'metrics-port',
-    help: 'port for /metrics, /healthz and /readyz (default 9746; 0 disables)',
-    schema: z.coerce
-      .number({ error: 'must be a number' })
-      .int('must be a whole number')
-      .min(0)
-      .max(65535)
-      .default(9746),
-    example: '9746',
-  },
-  metricsAddress: {
-    flag: 'metrics-address',
-    help: 'address the metrics server listens on (default 0.0.0.0)',
-    schema: z.string().min(1).default('0.0.0.0'),
-    example: '127.0.0.1',
-  },
-  kubeconfig: {
-    flag: 'kubeconfig',
-    help: 'kubeconfig file (default: in-cluster service account, then $KUBECONFIG, then ~/.kube/config)',
-    schema: z.string().min(1).optional(),
-    example: '/etc/kreboot/kubeconfig',
-  },
-  logLevel: {
-    flag: 'log-level',
-    help: 'debug, info, warn or error (default info)',
-    schema: z
-      .enum(['debug', 'info', 'warn', 'error'], { error: 'must be debug, info, warn or error' })
-      .default('info'),
-    example: 'info',
-  },
+  ...commonOptions(9746),
 } satisfies OptionSpecs;
 
 export type AgentConfig = OptionValues<typeof agentOptions>;

@@ -1,9 +1,8 @@
 // `kreboot agent`: wires config, the API connection, the sentinel, the rebooter and the metrics server.
 import { readFile } from 'node:fs/promises';
-import { createServer } from 'node:http';
 import { pino } from 'pino';
+import { connect, serve, stopServer, untilSignal } from '../cli/runtime.ts';
 import { ConfigError, helpText, parseOptions } from '../config/options.ts';
-import { loadConnection } from '../kube/connection.ts';
 import { KubeHttp } from '../kube/http.ts';
 import { ownNodeApi } from '../kube/own-node.ts';
 import { CONTENT_TYPE, Registry } from '../metrics/registry.ts';
@@ -38,12 +37,7 @@ export async function runAgent(argv: string[]): Promise<number> {
   }
   const log = pino({ level: cfg.logLevel, base: { node: cfg.nodeName, component: 'agent' } });
   const bootId = await readBootId(cfg.bootIdFile);
-  let conn: Awaited<ReturnType<typeof loadConnection>>;
-  try {
-    conn = await loadConnection({ kubeconfig: cfg.kubeconfig });
-  } catch (err) {
-    throw new ConfigError([`--kubeconfig: ${(err as Error).message}`]);
-  }
+  const conn = await connect(cfg.kubeconfig);
   const http = new KubeHttp(conn, `kreboot-agent/${VERSION}`);
 
   const registry = new Registry();
@@ -80,43 +74,16 @@ export async function runAgent(argv: string[]): Promise<number> {
     watchSilenceMs: cfg.watchSilenceTimeout,
   });
 
-  const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (path === '/metrics') {
-      res.writeHead(200, { 'Content-Type': CONTENT_TYPE }).end(registry.render());
-    } else if (path === '/healthz') {
-      res.writeHead(200).end('ok\n');
-    } else if (path === '/readyz') {
-      res.writeHead(agent.ready ? 200 : 503).end(agent.ready ? 'ok\n' : 'not ready\n');
-    } else {
-      res.writeHead(404).end();
-    }
+  const server = await serve(cfg.metricsPort, cfg.metricsAddress, {
+    metrics: async () => ({ contentType: CONTENT_TYPE, body: registry.render() }),
+    ready: () => ({ ok: agent.ready, why: agent.ready ? 'ok' : 'not ready' }),
   });
-  if (cfg.metricsPort > 0) {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (err) =>
-        reject(
-          new ConfigError([
-            `--metrics-port: cannot listen on ${cfg.metricsAddress}:${cfg.metricsPort}: ${err.message}`,
-          ]),
-        ),
-      );
-      server.listen(cfg.metricsPort, cfg.metricsAddress, resolve);
-    });
-  }
   log.info({ phase: 'start', api: conn.source, metricsPort: cfg.metricsPort, version: VERSION }, 'agent up');
   agent.start();
 
-  await new Promise<void>((resolve) => {
-    const onSignal = (sig: string) => {
-      log.info({ phase: 'stop', reason: sig }, 'stopping');
-      resolve();
-    };
-    process.once('SIGTERM', () => onSignal('SIGTERM'));
-    process.once('SIGINT', () => onSignal('SIGINT'));
-  });
-  server.closeAllConnections();
-  server.close();
+  const sig = await untilSignal();
+  log.info({ phase: 'stop', reason: sig }, 'stopping');
+  stopServer(server);
   await agent.stop();
   http.close();
   return 0;

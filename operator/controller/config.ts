@@ -1,6 +1,7 @@
 // `kreboot controller` configuration: flags and KREBOOT_* env vars, one zod schema per option.
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { commonOptions } from '../cli/runtime.ts';
 import { durationString, type OptionSpecs, type OptionValues } from '../config/options.ts';
 import { parseSelector } from '../kube/selector.ts';
 
@@ -153,32 +154,7 @@ export const controllerOptions = {
     schema: duration(30_000, 1000),
     example: '30s',
   },
-  metricsPort: {
-    flag: 'metrics-port',
-    help: 'port for /metrics, /healthz and /readyz (default 9747; 0 disables)',
-    schema: z.coerce.number({ error: 'must be a number' }).int().min(0).max(65535).default(9747),
-    example: '9747',
-  },
-  metricsAddress: {
-    flag: 'metrics-address',
-    help: 'metrics listen address (default 0.0.0.0)',
-    schema: z.string().min(1).default('0.0.0.0'),
-    example: '127.0.0.1',
-  },
-  kubeconfig: {
-    flag: 'kubeconfig',
-    help: 'kubeconfig file (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)',
-    schema: z.string().min(1).optional(),
-    example: '~/.kube/config',
-  },
-  logLevel: {
-    flag: 'log-level',
-    help: 'debug, info, warn or error (default info)',
-    schema: z
-      .enum(['debug', 'info', 'warn', 'error'], { error: 'must be debug, info, warn or error' })
-      .default('info'),
-    example: 'info',
-  },
+  ...commonOptions(9747),
 } satisfies OptionSpecs;
 
 export type ControllerConfig = OptionValues<typeof controllerOptions>;

@@ -1,8 +1,7 @@
 // `kreboot controller`: leader election, the caches, the reconciler and the metrics server.
-import { createServer } from 'node:http';
 import { pino } from 'pino';
+import { connect, serve, stopServer, untilSignal } from '../cli/runtime.ts';
 import { ConfigError, helpText, parseOptions } from '../config/options.ts';
-import { loadConnection } from '../kube/connection.ts';
 import { KubeHttp } from '../kube/http.ts';
 import { VERSION } from '../version.ts';
 import { controllerOptions } from './config.ts';
@@ -35,12 +34,7 @@ export async function runController(argv: string[]): Promise<number> {
     ]);
   }
   const log = pino({ level: cfg.logLevel, base: { component: 'controller', identity: cfg.identity } });
-  let conn: Awaited<ReturnType<typeof loadConnection>>;
-  try {
-    conn = await loadConnection({ kubeconfig: cfg.kubeconfig });
-  } catch (err) {
-    throw new ConfigError([`--kubeconfig: ${(err as Error).message}`]);
-  }
+  const conn = await connect(cfg.kubeconfig);
   const http = new KubeHttp(conn, `kreboot-controller/${VERSION}`);
   const metrics = controllerMetrics();
   const reconciler = new Reconciler(
@@ -79,29 +73,13 @@ export async function runController(argv: string[]): Promise<number> {
 
   const stop = new AbortController();
   let synced = false;
-  const server = createServer(async (req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (path === '/metrics') {
-      res
-        .writeHead(200, { 'Content-Type': metrics.registry.contentType })
-        .end(await metrics.registry.metrics());
-    } else if (path === '/healthz') res.writeHead(200).end('ok\n');
-    else if (path === '/readyz')
-      res.writeHead(synced ? 200 : 503).end(synced ? 'ok\n' : 'caches not synced\n');
-    else res.writeHead(404).end();
+  const server = await serve(cfg.metricsPort, cfg.metricsAddress, {
+    metrics: async () => ({
+      contentType: metrics.registry.contentType,
+      body: await metrics.registry.metrics(),
+    }),
+    ready: () => ({ ok: synced, why: synced ? 'ok' : 'caches not synced' }),
   });
-  if (cfg.metricsPort > 0) {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (err) =>
-        reject(
-          new ConfigError([
-            `--metrics-port: cannot listen on ${cfg.metricsAddress}:${cfg.metricsPort}: ${err.message}`,
-          ]),
-        ),
-      );
-      server.listen(cfg.metricsPort, cfg.metricsAddress, resolve);
-    });
-  }
   log.info({ phase: 'start', api: conn.source, namespace: cfg.namespace, version: VERSION }, 'controller up');
   await reconciler.startCaches(stop.signal);
   synced = true;
@@ -116,16 +94,12 @@ export async function runController(argv: string[]): Promise<number> {
       );
   });
 
-  await new Promise<void>((resolve) => {
-    process.once('SIGTERM', () => resolve());
-    process.once('SIGINT', () => resolve());
-  });
-  log.info({ phase: 'stop', reason: 'signal' }, 'stopping');
+  const sig = await untilSignal();
+  log.info({ phase: 'stop', reason: sig }, 'stopping');
   stop.abort();
   await election.catch(() => {});
   await elector.release();
-  server.closeAllConnections();
-  server.close();
+  stopServer(server);
   http.close();
   return 0;
 }
