@@ -22,12 +22,18 @@ interface Timeline {
   done?: number;
 }
 
-async function rolloutRun(cp: ControlPlane, root: string, nodes: number, concurrency: number) {
+async function rolloutRun(
+  cp: ControlPlane,
+  root: string,
+  nodes: number,
+  concurrency: number,
+  downMs: number,
+) {
   const kc = new KubeConfig();
   kc.loadFromFile(cp.kubeconfig);
   const core = kc.makeApiClient(CoreV1Api);
   const http = new KubeHttp(await kubeconfigConnection(cp.kubeconfig));
-  const group = `bench-c${concurrency}`;
+  const group = `bench-c${concurrency}-d${downMs}`;
   await core.createNamespace({ body: { metadata: { name: group } } });
   const sims: SimulatedNode[] = [];
   for (let i = 0; i < nodes; i++) {
@@ -38,7 +44,7 @@ async function rolloutRun(cp: ControlPlane, root: string, nodes: number, concurr
       core,
       http,
       labels: { 'kreboot.bench/group': group },
-      downMs: 1000,
+      downMs,
     });
     sims.push(sim);
   }
@@ -174,23 +180,25 @@ export function benchPlanner(): string[] {
 
 export async function benchController(): Promise<string[]> {
   const nodes = Number(process.env.KREBOOT_BENCH_NODES ?? 50);
+  const downs = (process.env.KREBOOT_BENCH_DOWN_MS ?? '1000,5000').split(',').map(Number);
   const root = mkdtempSync(join(tmpdir(), 'kreboot-bench-ctrl-'));
   const cp = await ControlPlane.start({ dir: join(root, 'cp') });
   const rows: string[] = [];
   try {
-    for (const c of [1, 5]) {
-      const r = await rolloutRun(cp, root, nodes, c);
-      const h = r.handoffs.length ? summary(r.handoffs) : undefined;
-      rows.push(
-        `| ${nodes} nodes, concurrency ${c} | ${fmt(r.makespan)} | ${fmt(r.ideal)} | ${(r.makespan / r.ideal).toFixed(3)} | ${h ? `median ${fmt(h.median)}, p95 ${fmt(h.p95)}, max ${fmt(h.max)}` : '–'} | median ${fmt(r.perNode.median)} | ${r.reboots} |`,
-      );
-    }
+    for (const downMs of downs)
+      for (const c of [1, 5]) {
+        const r = await rolloutRun(cp, root, nodes, c, downMs);
+        const h = r.handoffs.length ? summary(r.handoffs) : undefined;
+        rows.push(
+          `| ${nodes} nodes, concurrency ${c}, host down ${downMs / 1000} s | ${fmt(r.makespan)} | ${fmt(r.ideal)} | ${(r.makespan / r.ideal).toFixed(3)} | ${h ? `median ${fmt(h.median)}, p95 ${fmt(h.p95)}, max ${fmt(h.max)}` : '–'} | median ${fmt(r.perNode.median)} | ${r.reboots} |`,
+        );
+      }
   } finally {
     await cp.stop();
     rmSync(root, { recursive: true, force: true });
   }
   return [
-    '| rollout (2 controller replicas, simulated reboot: 1 s down) | makespan | ideal (Σ per-node time ÷ concurrency) | makespan ÷ ideal (target ≤ 1.05) | handoff: released → next cordoned (target median ≤ 1 s) | per node cordon → released | reboots |',
+    '| rollout (2 controller replicas, simulated reboots) | makespan | ideal (Σ per-node time ÷ concurrency) | makespan ÷ ideal (target ≤ 1.05) | handoff: released → next cordoned (target median ≤ 1 s) | per node cordon → released | reboots |',
     '|---|---|---|---|---|---|---|',
     ...rows,
     '',
