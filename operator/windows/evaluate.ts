@@ -1,0 +1,267 @@
+// MaintenanceWindow objects → what the planner needs (a window gate and per-window budgets) and what their
+// status should say. Pure: objects, nodes and the time in; decisions out. An object that fails to parse or
+// evaluate is Valid=False and blocks the nodes it selects (fails closed); it never throws.
+
+import { parseDuration } from '../config/options.ts';
+import type { NodeView } from '../controller/model.ts';
+import { needsReboot } from '../controller/model.ts';
+import { type Budget, isInFlight, resolveLimit } from '../controller/plan.ts';
+import { fromObject, matches, type Requirement } from '../kube/selector.ts';
+import { type MaintenanceWindowStatus, maintenanceWindowSpecSchema } from './crd-schema.ts';
+import { type Exclusion, type Interval, Schedule } from './schedule.ts';
+
+export interface WindowObject {
+  metadata: { name: string; generation?: number; uid?: string; resourceVersion?: string };
+  spec?: unknown;
+  status?: MaintenanceWindowStatus;
+}
+
+export interface EvaluatedWindow {
+  name: string;
+  uid?: string;
+  generation: number;
+  valid: boolean;
+  invalidReason?: string;
+  suspended: boolean;
+  /** undefined when the selector itself is invalid: then it selects every node (fail closed). */
+  selector: Requirement[] | undefined;
+  maxConcurrent?: number | string;
+  active: boolean;
+  current?: Interval;
+  next?: Interval;
+  exclusion?: Exclusion;
+  /** Label keys the selector reads (for caching matches across nodes). */
+  keys: string[];
+}
+
+const iso = (t: number) => new Date(t).toISOString();
+
+export function evaluateWindow(obj: WindowObject, now: number): EvaluatedWindow {
+  const base = { name: obj.metadata.name, uid: obj.metadata.uid, generation: obj.metadata.generation ?? 0 };
+  const parsed = maintenanceWindowSpecSchema.safeParse(obj.spec ?? {});
+  if (!parsed.success) {
+    const why = parsed.error.issues.map((i) => `spec.${i.path.join('.')}: ${i.message}`).join('; ');
+    return {
+      ...base,
+      valid: false,
+      invalidReason: why,
+      suspended: false,
+      selector: undefined,
+      active: false,
+      keys: [],
+    };
+  }
+  const spec = parsed.data;
+  let selector: Requirement[] | undefined;
+  try {
+    selector = fromObject(spec.nodeSelector);
+  } catch (err) {
+    return {
+      ...base,
+      valid: false,
+      invalidReason: `spec.nodeSelector: ${(err as Error).message}`,
+      suspended: spec.suspend,
+      selector: undefined,
+      active: false,
+      keys: [],
+    };
+  }
+  const keys = [...new Set(selector.map((r) => r.key))];
+  try {
+    const schedule = new Schedule({
+      schedule: spec.schedule,
+      durationMs: parseDuration(spec.duration)!,
+      timeZone: spec.timeZone,
+      exclusions: (spec.exclusions ?? []).map((x) => ({
+        start: Date.parse(x.start),
+        end: Date.parse(x.end),
+        reason: x.reason,
+      })),
+    });
+    const current = schedule.currentWindow(now);
+    return {
+      ...base,
+      valid: true,
+      suspended: spec.suspend,
+      selector,
+      maxConcurrent: spec.maxConcurrent,
+      active: current !== undefined,
+      current,
+      next: schedule.nextWindow(now),
+      exclusion: schedule.exclusionAt(now),
+      keys,
+    };
+  } catch (err) {
+    return {
+      ...base,
+      valid: false,
+      invalidReason: (err as Error).message,
+      suspended: spec.suspend,
+      selector,
+      active: false,
+      keys,
+    };
+  }
+}
+
+/** Matches nodes against every window, caching by the values of the label keys the windows read. */
+export class WindowIndex {
+  private readonly cache = new Map<string, EvaluatedWindow[]>();
+  private readonly keys: string[];
+
+  constructor(readonly windows: EvaluatedWindow[]) {
+    this.keys = [...new Set(windows.flatMap((w) => w.keys))].sort();
+  }
+
+  selecting(n: NodeView): EvaluatedWindow[] {
+    const sig = this.keys.map((k) => (k in n.labels ? `=${n.labels[k]}` : '!')).join('\u0000');
+    let hit = this.cache.get(sig);
+    if (!hit) {
+      hit = this.windows.filter((w) => w.selector === undefined || matches(w.selector, n.labels));
+      this.cache.set(sig, hit);
+    }
+    return hit;
+  }
+}
+
+export interface WindowPolicy {
+  defaultWindow: 'always' | 'never';
+  endMarginMs: number;
+}
+
+/** The window gate: undefined when the node may start now, else why not. */
+export function windowGate(
+  index: WindowIndex,
+  policy: WindowPolicy,
+  now: number,
+): (n: NodeView) => string | undefined {
+  return (n) => {
+    if (index.windows.length === 0) {
+      return policy.defaultWindow === 'always'
+        ? undefined
+        : 'no MaintenanceWindow exists and --default-window=never';
+    }
+    const selecting = index.selecting(n);
+    if (selecting.length === 0) return 'no MaintenanceWindow selects this node';
+    const invalid = selecting.find((w) => !w.valid);
+    if (invalid)
+      return `MaintenanceWindow ${invalid.name} is invalid (fails closed): ${invalid.invalidReason}`;
+    const reasons: string[] = [];
+    for (const w of selecting) {
+      if (w.suspended) {
+        reasons.push(`${w.name} is suspended`);
+      } else if (w.active && w.current) {
+        const left = w.current.end - now;
+        if (left > policy.endMarginMs) return undefined;
+        reasons.push(`${w.name} closes at ${iso(w.current.end)}, within the end margin`);
+      } else if (w.exclusion) {
+        reasons.push(`${w.name} is in exclusion "${w.exclusion.reason ?? ''}" until ${iso(w.exclusion.end)}`);
+      } else {
+        reasons.push(w.next ? `${w.name} opens at ${iso(w.next.start)}` : `${w.name} has no upcoming window`);
+      }
+    }
+    return `outside every window: ${reasons.slice(0, 3).join('; ')}${reasons.length > 3 ? '; …' : ''}`;
+  };
+}
+
+/** One budget per valid window with maxConcurrent, over the nodes it selects (percentages of those). */
+export function windowBudgets(index: WindowIndex, nodes: NodeView[]): Budget[] {
+  const budgets: Budget[] = [];
+  for (const w of index.windows) {
+    if (!w.valid || w.maxConcurrent === undefined) continue;
+    const members = new Set(nodes.filter((n) => index.selecting(n).includes(w)).map((n) => n.name));
+    budgets.push({
+      name: `MaintenanceWindow ${w.name} maxConcurrent`,
+      selects: (n) => members.has(n.name),
+      limit: resolveLimit(w.maxConcurrent, members.size),
+    });
+  }
+  return budgets;
+}
+
+type Condition = NonNullable<MaintenanceWindowStatus['conditions']>[number];
+
+function condition(
+  prev: Condition[] | undefined,
+  c: Omit<Condition, 'lastTransitionTime'>,
+  now: number,
+): Condition {
+  const old = prev?.find((x) => x.type === c.type);
+  return { ...c, lastTransitionTime: old && old.status === c.status ? old.lastTransitionTime : iso(now) };
+}
+
+/** The status a window should have now. */
+export function desiredStatus(
+  obj: WindowObject,
+  w: EvaluatedWindow,
+  index: WindowIndex,
+  nodes: NodeView[],
+  locked: ReadonlySet<string>,
+  now: number,
+): MaintenanceWindowStatus {
+  const selected = nodes.filter((n) => index.selecting(n).includes(w));
+  const prev = obj.status?.conditions;
+  const active = w.valid && !w.suspended && w.active;
+  return {
+    observedGeneration: w.generation,
+    active,
+    ...(w.current ? { currentWindow: { start: iso(w.current.start), end: iso(w.current.end) } } : {}),
+    ...(w.next ? { nextWindow: { start: iso(w.next.start), end: iso(w.next.end) } } : {}),
+    nodes: {
+      selected: selected.length,
+      pending: selected.filter((n) => !isInFlight(n, locked) && needsReboot(n)).length,
+      rebooting: selected.filter((n) => isInFlight(n, locked)).length,
+    },
+    conditions: [
+      condition(
+        prev,
+        w.valid
+          ? {
+              type: 'Valid',
+              status: 'True',
+              reason: 'Valid',
+              message: 'the window parses and evaluates',
+              observedGeneration: w.generation,
+            }
+          : {
+              type: 'Valid',
+              status: 'False',
+              reason: 'Invalid',
+              message: w.invalidReason ?? 'invalid',
+              observedGeneration: w.generation,
+            },
+        now,
+      ),
+      condition(
+        prev,
+        active
+          ? {
+              type: 'Active',
+              status: 'True',
+              reason: 'InWindow',
+              message: `open until ${iso(w.current!.end)}`,
+              observedGeneration: w.generation,
+            }
+          : {
+              type: 'Active',
+              status: 'False',
+              reason: !w.valid
+                ? 'Invalid'
+                : w.suspended
+                  ? 'Suspended'
+                  : w.exclusion
+                    ? 'Excluded'
+                    : 'OutsideWindow',
+              message: w.next ? `next window opens at ${iso(w.next.start)}` : 'no upcoming window',
+              observedGeneration: w.generation,
+            },
+        now,
+      ),
+    ],
+  };
+}
+
+/** Status equality for "write only on change". */
+export function sameStatus(a: MaintenanceWindowStatus | undefined, b: MaintenanceWindowStatus): boolean {
+  return JSON.stringify(a ?? {}) === JSON.stringify(b);
+}
