@@ -102,6 +102,33 @@ export const controllerOptions = {
       }),
     example: 'pool=general',
   },
+  defaultWindow: {
+    flag: 'default-window',
+    help: 'with no MaintenanceWindow at all: always (reboot any time, as kured) or never; default always',
+    schema: z.enum(['always', 'never'], { error: 'must be "always" or "never"' }).default('always'),
+    example: 'never',
+  },
+  windowSelector: {
+    flag: 'window-selector',
+    help: 'consider only MaintenanceWindows with these labels (one controller per node pool); default all',
+    schema: z
+      .string()
+      .default('')
+      .superRefine((s, ctx) => {
+        try {
+          parseSelector(s);
+        } catch (err) {
+          ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        }
+      }),
+    example: 'pool=general',
+  },
+  windowEndMargin: {
+    flag: 'window-end-margin',
+    help: 'do not start a reboot when less than this is left of the window (default 0s)',
+    schema: duration(0),
+    example: '15m',
+  },
   minPhaseTime: {
     flag: 'min-phase-time',
     help: 'slow motion for demos and crash tests: stay at least this long in each phase (default 0s)',

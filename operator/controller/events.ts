@@ -4,8 +4,16 @@ import type { KubeHttp } from '../kube/http.ts';
 import { microTime } from '../kube/time.ts';
 import type { NodeView } from './model.ts';
 
+export interface Regarding {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+}
+
 export interface EventSink {
   emit(node: Pick<NodeView, 'name' | 'uid'>, type: 'Normal' | 'Warning', reason: string, note: string): void;
+  emitFor(regarding: Regarding, type: 'Normal' | 'Warning', reason: string, note: string): void;
 }
 
 export class ApiEventSink implements EventSink {
@@ -16,6 +24,11 @@ export class ApiEventSink implements EventSink {
   ) {}
 
   emit(node: Pick<NodeView, 'name' | 'uid'>, type: 'Normal' | 'Warning', reason: string, note: string): void {
+    this.emitFor({ apiVersion: 'v1', kind: 'Node', name: node.name, uid: node.uid }, type, reason, note);
+  }
+
+  emitFor(regarding: Regarding, type: 'Normal' | 'Warning', reason: string, note: string): void {
+    const node = regarding;
     const now = new Date();
     const body = {
       apiVersion: 'events.k8s.io/v1',
@@ -29,7 +42,7 @@ export class ApiEventSink implements EventSink {
       reason,
       type,
       note: note.slice(0, 1024),
-      regarding: { apiVersion: 'v1', kind: 'Node', name: node.name, uid: node.uid },
+      regarding,
     };
     this.http
       .request('/apis/events.k8s.io/v1/namespaces/default/events', {

@@ -54,6 +54,11 @@ export async function runController(argv: string[]): Promise<number> {
       soakMs: cfg.soakTime,
       minPhaseMs: cfg.minPhaseTime,
       nodeSelector: cfg.nodeSelector,
+      windows: {
+        defaultWindow: cfg.defaultWindow,
+        endMarginMs: cfg.windowEndMargin,
+        selector: cfg.windowSelector,
+      },
     },
     log,
     metrics,

@@ -3,11 +3,28 @@
 // carries the term's signal, so losing the lease aborts what is in flight.
 import type { Logger } from 'pino';
 import { ApiError, type KubeHttp } from '../kube/http.ts';
-import { Reflector } from '../kube/reflector.ts';
+import { type Obj, Reflector } from '../kube/reflector.ts';
 import { fromObject, matches, parseSelector, type Requirement } from '../kube/selector.ts';
 import type { NodeLite } from '../kube/types.ts';
-import { Annotations, ControllerConditions, type Phase, Phases, WaitReasons } from '../protocol.ts';
+import {
+  Annotations,
+  ControllerConditions,
+  MaintenanceWindowResource,
+  type Phase,
+  Phases,
+  WaitReasons,
+} from '../protocol.ts';
 import { sleep } from '../util/sleep.ts';
+import {
+  desiredStatus,
+  evaluateWindow,
+  sameStatus,
+  WindowIndex,
+  type WindowObject,
+  type WindowPolicy,
+  windowBudgets,
+  windowGate,
+} from '../windows/evaluate.ts';
 import { Drainer } from './drain.ts';
 import { classifyPod, type DrainPolicy, type PodLike, podName } from './drain-filters.ts';
 import type { EventSink } from './events.ts';
@@ -27,6 +44,7 @@ export interface ReconcilerSettings extends StepConfig {
   resyncMs: number;
   /** Only nodes matching this label selector are managed (and counted); empty = all nodes. */
   nodeSelector: string;
+  windows: WindowPolicy;
 }
 
 /** Gates that other parts plug in (MaintenanceWindow, alerts); the defaults let everything through. */
@@ -49,9 +67,13 @@ interface DrainTask {
   blockedBy?: string;
 }
 
+const WINDOWS_PATH = `/apis/${MaintenanceWindowResource.group}/${MaintenanceWindowResource.version}/${MaintenanceWindowResource.plural}`;
+
 export class Reconciler {
   readonly nodes: Reflector<NodeLite & { metadata: { uid?: string } }>;
   readonly pods: Reflector<PodLike & { metadata: { name?: string } }>;
+  readonly windows: Reflector<WindowObject & Obj>;
+  private readonly invalidReported = new Set<string>();
   private readonly lock: ClusterLock;
   private readonly drainer: Drainer;
   private readonly drains = new Map<string, DrainTask>();
@@ -80,6 +102,11 @@ export class Reconciler {
       query: settings.nodeSelector ? { labelSelector: settings.nodeSelector } : undefined,
     });
     this.pods = new Reflector(http, '/api/v1/pods', kick, { onError });
+    this.windows = new Reflector(http, WINDOWS_PATH, kick, {
+      onError,
+      optional: true,
+      query: settings.windows.selector ? { labelSelector: settings.windows.selector } : undefined,
+    });
     this.lock = new ClusterLock(new LeaseClient(http, namespace), identity);
     this.drainer = new Drainer(http, settings.drain, log);
     this.blocking = settings.blockingPodSelectors.map(parseSelector);
@@ -89,7 +116,10 @@ export class Reconciler {
   startCaches(signal: AbortSignal): Promise<void> {
     void this.nodes.run(signal);
     void this.pods.run(signal);
-    return Promise.all([this.nodes.waitForSync(), this.pods.waitForSync()]).then(() => {});
+    void this.windows.run(signal);
+    return Promise.all([this.nodes.waitForSync(), this.pods.waitForSync(), this.windows.waitForSync()]).then(
+      () => {},
+    );
   }
 
   kick(): void {
@@ -211,11 +241,29 @@ export class Reconciler {
 
     // New starts.
     const locked = new Set(state.entries.map((e) => e.node));
+    const windowObjs = this.windows.list();
+    const evaluated = windowObjs.map((o) => evaluateWindow(o, now));
+    const index = new WindowIndex(evaluated);
+    const gates = await this.gateFunctions(views, locked, now);
+    gates.window = windowGate(index, this.settings.windows, now);
+    for (const w of evaluated) {
+      if (w.current)
+        this.nextWake = Math.min(
+          this.nextWake,
+          w.current.end - this.settings.windows.endMarginMs + 10,
+          w.current.end + 10,
+        );
+      if (w.next) this.nextWake = Math.min(this.nextWake, w.next.start + 10);
+      if (w.exclusion) this.nextWake = Math.min(this.nextWake, w.exclusion.end + 10);
+    }
     const p = plan({
       nodes: views,
       locked,
-      budgets: budgetsFor(views, this.settings.concurrency, this.settings.zoneConcurrency),
-      gates: await this.gateFunctions(views, locked, now),
+      budgets: [
+        ...budgetsFor(views, this.settings.concurrency, this.settings.zoneConcurrency),
+        ...windowBudgets(index, views),
+      ],
+      gates,
       now,
       paused: state.paused ?? state.corrupt,
       halted: state.halted,
@@ -241,6 +289,72 @@ export class Reconciler {
       ({ lease, state } = await this.perform({ kind: 'cordon' }, n, entry, lease, state, term));
     }
     this.updateMetrics(views, state, p, now);
+    await this.writeWindowStatus(
+      windowObjs,
+      evaluated,
+      index,
+      views,
+      new Set(state.entries.map((e) => e.node)),
+      now,
+      term,
+    );
+  }
+
+  /** Status written by the leader only, and only when it changed (no write storms). */
+  private async writeWindowStatus(
+    objs: WindowObject[],
+    evaluated: ReturnType<typeof evaluateWindow>[],
+    index: WindowIndex,
+    views: NodeView[],
+    locked: ReadonlySet<string>,
+    now: number,
+    term: AbortSignal,
+  ): Promise<void> {
+    for (const [i, obj] of objs.entries()) {
+      const w = evaluated[i]!;
+      if (!w.valid && !this.invalidReported.has(`${w.name}/${w.generation}`)) {
+        this.invalidReported.add(`${w.name}/${w.generation}`);
+        this.log.warn(
+          { window: w.name, reason: 'invalid-window', err: w.invalidReason },
+          'MaintenanceWindow is invalid; its nodes are blocked',
+        );
+        this.events.emitFor(
+          {
+            apiVersion: `${MaintenanceWindowResource.group}/${MaintenanceWindowResource.version}`,
+            kind: 'MaintenanceWindow',
+            name: w.name,
+            uid: w.uid ?? '',
+          },
+          'Warning',
+          'InvalidWindow',
+          `${w.invalidReason}; the nodes it selects will not be rebooted until it is fixed`,
+        );
+      }
+      const status = desiredStatus(obj, w, index, views, locked, now);
+      if (sameStatus(obj.status, status)) continue;
+      try {
+        await this.http.request(`${WINDOWS_PATH}/${w.name}/status`, {
+          method: 'PATCH',
+          contentType: 'application/merge-patch+json',
+          // Replacing whole fields: a merge patch with the full status object.
+          body: {
+            status: {
+              ...status,
+              currentWindow: status.currentWindow ?? null,
+              nextWindow: status.nextWindow ?? null,
+            },
+          },
+          signal: term,
+          timeoutMs: 15_000,
+        });
+      } catch (err) {
+        if (!term.aborted)
+          this.log.warn(
+            { window: w.name, reason: 'status-failed', err: (err as Error).message },
+            'could not write window status',
+          );
+      }
+    }
   }
 
   private scheduleTimeout(n: NodeView): void {

@@ -1,5 +1,6 @@
 // A list-then-watch cache of one resource (client-go's reflector + store, reduced): paginated list, watch from
 // the list's resourceVersion with bookmarks, relist on 410 or a silent watch, backoff on errors.
+import { sleep } from '../util/sleep.ts';
 import { ApiError, type KubeHttp } from './http.ts';
 
 export interface Obj {
@@ -28,6 +29,8 @@ export class Reflector<T extends Obj> {
       query?: Record<string, string>;
       silenceMs?: number;
       onError?: (err: Error) => void;
+      /** The resource may not exist (a CRD not installed): a 404 counts as an empty, synced list. */
+      optional?: boolean;
     } = {},
   ) {}
 
@@ -123,6 +126,16 @@ export class Reflector<T extends Obj> {
       } catch (err) {
         if (signal.aborted) return;
         rv = undefined;
+        if (this.opts.optional && err instanceof ApiError && err.status === 404) {
+          if (this.items.size || !this.synced) {
+            this.items.clear();
+            this.synced = true;
+            for (const w of this.syncWaiters.splice(0)) w();
+            this.onChange('SYNC');
+          }
+          await sleep(30_000, signal);
+          continue;
+        }
         if (!(err instanceof ApiError && err.status === 410)) {
           this.opts.onError?.(err as Error);
           await new Promise((r) => setTimeout(r, backoff));

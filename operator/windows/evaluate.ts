@@ -127,6 +127,8 @@ export class WindowIndex {
 export interface WindowPolicy {
   defaultWindow: 'always' | 'never';
   endMarginMs: number;
+  /** Label selector on MaintenanceWindow objects; empty = all. */
+  selector: string;
 }
 
 /** The window gate: undefined when the node may start now, else why not. */

@@ -92,7 +92,8 @@ export class Rollout {
         namespace: this.ns,
         nodeSelector: this.selector,
         metricsPort: await freePort(),
-        args: this.opts.controllerArgs,
+        // Windows of other tests in the shared cluster must not gate this group.
+        args: [`--window-selector=kreboot.test/group=${this.group}`, ...(this.opts.controllerArgs ?? [])],
       });
       c.start();
       this.controllers.push(c);
