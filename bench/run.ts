@@ -4,12 +4,14 @@ import { cpus, totalmem } from 'node:os';
 import { benchAgent } from './agent.ts';
 import { benchCluster } from './cluster.ts';
 import { benchController, benchPlanner } from './controller.ts';
+import { benchWindows } from './windows.ts';
 
 const benches: Record<string, () => Promise<string[]>> = {
   cluster: () => benchCluster(),
   agent: () => benchAgent(),
   controller: () => benchController(),
   planner: async () => benchPlanner(),
+  windows: async () => benchWindows(),
 };
 
 const wanted = process.argv.slice(2);

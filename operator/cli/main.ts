@@ -25,7 +25,7 @@ const commands: Record<string, Command> = {
   plan: { summary: 'what would happen next, and when', pending: '#4' },
   'migrate-kured': {
     summary: "print MaintenanceWindow YAML equivalent to kured's time flags",
-    pending: '#5',
+    run: async (argv) => (await import('../windows/migrate-kured.ts')).runMigrateKured(argv),
   },
   version: {
     summary: 'print the version',

@@ -17,8 +17,9 @@ import {
 import { sleep } from '../util/sleep.ts';
 import {
   desiredStatus,
-  evaluateWindow,
+  type EvaluatedWindow,
   sameStatus,
+  WindowEvaluator,
   WindowIndex,
   type WindowObject,
   type WindowPolicy,
@@ -74,6 +75,7 @@ export class Reconciler {
   readonly pods: Reflector<PodLike & { metadata: { name?: string } }>;
   readonly windows: Reflector<WindowObject & Obj>;
   private readonly invalidReported = new Set<string>();
+  private readonly windowEvaluator = new WindowEvaluator();
   private readonly lock: ClusterLock;
   private readonly drainer: Drainer;
   private readonly drains = new Map<string, DrainTask>();
@@ -242,7 +244,7 @@ export class Reconciler {
     // New starts.
     const locked = new Set(state.entries.map((e) => e.node));
     const windowObjs = this.windows.list();
-    const evaluated = windowObjs.map((o) => evaluateWindow(o, now));
+    const evaluated = this.windowEvaluator.evaluate(windowObjs, now);
     const index = new WindowIndex(evaluated);
     const gates = await this.gateFunctions(views, locked, now);
     gates.window = windowGate(index, this.settings.windows, now);
@@ -303,7 +305,7 @@ export class Reconciler {
   /** Status written by the leader only, and only when it changed (no write storms). */
   private async writeWindowStatus(
     objs: WindowObject[],
-    evaluated: ReturnType<typeof evaluateWindow>[],
+    evaluated: EvaluatedWindow[],
     index: WindowIndex,
     views: NodeView[],
     locked: ReadonlySet<string>,

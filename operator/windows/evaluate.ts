@@ -113,13 +113,19 @@ export class WindowIndex {
     this.keys = [...new Set(windows.flatMap((w) => w.keys))].sort();
   }
 
+  private readonly byNode = new Map<string, EvaluatedWindow[]>();
+
+  /** The windows that select n. Nodes with the same values for the keys any selector reads share one array. */
   selecting(n: NodeView): EvaluatedWindow[] {
+    const known = this.byNode.get(n.name);
+    if (known) return known;
     const sig = this.keys.map((k) => (k in n.labels ? `=${n.labels[k]}` : '!')).join('\u0000');
     let hit = this.cache.get(sig);
     if (!hit) {
       hit = this.windows.filter((w) => w.selector === undefined || matches(w.selector, n.labels));
       this.cache.set(sig, hit);
     }
+    this.byNode.set(n.name, hit);
     return hit;
   }
 }
@@ -137,6 +143,8 @@ export function windowGate(
   policy: WindowPolicy,
   now: number,
 ): (n: NodeView) => string | undefined {
+  // The answer depends only on which windows select the node: compute it once per distinct set.
+  const memo = new Map<EvaluatedWindow[], string | undefined>();
   return (n) => {
     if (index.windows.length === 0) {
       return policy.defaultWindow === 'always'
@@ -144,6 +152,15 @@ export function windowGate(
         : 'no MaintenanceWindow exists and --default-window=never';
     }
     const selecting = index.selecting(n);
+    if (memo.has(selecting)) return memo.get(selecting);
+    const answer = gateFor(selecting, policy, now);
+    memo.set(selecting, answer);
+    return answer;
+  };
+}
+
+function gateFor(selecting: EvaluatedWindow[], policy: WindowPolicy, now: number): string | undefined {
+  {
     if (selecting.length === 0) return 'no MaintenanceWindow selects this node';
     const invalid = selecting.find((w) => !w.valid);
     if (invalid)
@@ -163,15 +180,26 @@ export function windowGate(
       }
     }
     return `outside every window: ${reasons.slice(0, 3).join('; ')}${reasons.length > 3 ? '; …' : ''}`;
-  };
+  }
 }
 
 /** One budget per valid window with maxConcurrent, over the nodes it selects (percentages of those). */
 export function windowBudgets(index: WindowIndex, nodes: NodeView[]): Budget[] {
+  const membersOf = new Map<EvaluatedWindow, Set<string>>();
+  for (const n of nodes) {
+    for (const w of index.selecting(n)) {
+      let m = membersOf.get(w);
+      if (!m) {
+        m = new Set();
+        membersOf.set(w, m);
+      }
+      m.add(n.name);
+    }
+  }
   const budgets: Budget[] = [];
   for (const w of index.windows) {
     if (!w.valid || w.maxConcurrent === undefined) continue;
-    const members = new Set(nodes.filter((n) => index.selecting(n).includes(w)).map((n) => n.name));
+    const members = membersOf.get(w) ?? new Set<string>();
     budgets.push({
       name: `MaintenanceWindow ${w.name} maxConcurrent`,
       selects: (n) => members.has(n.name),
@@ -266,4 +294,38 @@ export function desiredStatus(
 /** Status equality for "write only on change". */
 export function sameStatus(a: MaintenanceWindowStatus | undefined, b: MaintenanceWindowStatus): boolean {
   return JSON.stringify(a ?? {}) === JSON.stringify(b);
+}
+
+/**
+ * Evaluates windows once per generation and time interval: an evaluation stays true until the next boundary
+ * (the current window's end, the next start, an exclusion's end), so most reconciles reuse it and only the
+ * first after a boundary pays for the cron arithmetic.
+ */
+export class WindowEvaluator {
+  private readonly cache = new Map<
+    string,
+    { key: string; from: number; until: number; w: EvaluatedWindow }
+  >();
+
+  evaluate(objs: WindowObject[], now: number): EvaluatedWindow[] {
+    const seen = new Set<string>();
+    const out = objs.map((o) => {
+      const name = o.metadata.name;
+      seen.add(name);
+      const key = `${o.metadata.uid ?? ''}/${o.metadata.generation ?? 0}/${o.metadata.generation === undefined ? JSON.stringify(o.spec) : ''}`;
+      const hit = this.cache.get(name);
+      if (hit && hit.key === key && now >= hit.from && now < hit.until) return hit.w;
+      const w = evaluateWindow(o, now);
+      const until = Math.min(
+        w.current?.end ?? Number.POSITIVE_INFINITY,
+        w.next?.start ?? Number.POSITIVE_INFINITY,
+        w.exclusion?.end ?? Number.POSITIVE_INFINITY,
+        now + 3_600_000,
+      );
+      this.cache.set(name, { key, from: now, until, w });
+      return w;
+    });
+    for (const name of this.cache.keys()) if (!seen.has(name)) this.cache.delete(name);
+    return out;
+  }
 }

@@ -50,13 +50,20 @@ const MAX_STEPS = 2000;
 /** How far nextWindow looks ahead. */
 export const LOOKAHEAD_MS = 2 * 366 * 24 * 3600 * 1000;
 
+const zoneValidity = new Map<string, boolean>();
+
 export function isValidTimeZone(tz: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: tz });
-    return true;
-  } catch {
-    return false;
+  let ok = zoneValidity.get(tz);
+  if (ok === undefined) {
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: tz });
+      ok = true;
+    } catch {
+      ok = false;
+    }
+    if (zoneValidity.size < 1000) zoneValidity.set(tz, ok);
   }
+  return ok;
 }
 
 export function expandMacro(schedule: string): string {
