@@ -160,27 +160,24 @@ export function windowGate(
 }
 
 function gateFor(selecting: EvaluatedWindow[], policy: WindowPolicy, now: number): string | undefined {
-  {
-    if (selecting.length === 0) return 'no MaintenanceWindow selects this node';
-    const invalid = selecting.find((w) => !w.valid);
-    if (invalid)
-      return `MaintenanceWindow ${invalid.name} is invalid (fails closed): ${invalid.invalidReason}`;
-    const reasons: string[] = [];
-    for (const w of selecting) {
-      if (w.suspended) {
-        reasons.push(`${w.name} is suspended`);
-      } else if (w.active && w.current) {
-        const left = w.current.end - now;
-        if (left > policy.endMarginMs) return undefined;
-        reasons.push(`${w.name} closes at ${iso(w.current.end)}, within the end margin`);
-      } else if (w.exclusion) {
-        reasons.push(`${w.name} is in exclusion "${w.exclusion.reason ?? ''}" until ${iso(w.exclusion.end)}`);
-      } else {
-        reasons.push(w.next ? `${w.name} opens at ${iso(w.next.start)}` : `${w.name} has no upcoming window`);
-      }
+  if (selecting.length === 0) return 'no MaintenanceWindow selects this node';
+  const invalid = selecting.find((w) => !w.valid);
+  if (invalid) return `MaintenanceWindow ${invalid.name} is invalid (fails closed): ${invalid.invalidReason}`;
+  const reasons: string[] = [];
+  for (const w of selecting) {
+    if (w.suspended) {
+      reasons.push(`${w.name} is suspended`);
+    } else if (w.active && w.current) {
+      const left = w.current.end - now;
+      if (left > policy.endMarginMs) return undefined;
+      reasons.push(`${w.name} closes at ${iso(w.current.end)}, within the end margin`);
+    } else if (w.exclusion) {
+      reasons.push(`${w.name} is in exclusion "${w.exclusion.reason ?? ''}" until ${iso(w.exclusion.end)}`);
+    } else {
+      reasons.push(w.next ? `${w.name} opens at ${iso(w.next.start)}` : `${w.name} has no upcoming window`);
     }
-    return `outside every window: ${reasons.slice(0, 3).join('; ')}${reasons.length > 3 ? '; …' : ''}`;
   }
+  return `outside every window: ${reasons.slice(0, 3).join('; ')}${reasons.length > 3 ? '; …' : ''}`;
 }
 
 /** One budget per valid window with maxConcurrent, over the nodes it selects (percentages of those). */

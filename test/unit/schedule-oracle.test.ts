@@ -12,7 +12,7 @@ const SCAN_START = YEAR_START - 3 * 86_400_000;
 const SCAN_END = YEAR_END + 3 * 86_400_000;
 
 /** UTC offset (minutes) of a zone at an instant, from Intl. */
-function offsetAt(tz: string, t: number, fmt: Intl.DateTimeFormat): number {
+function offsetAt(t: number, fmt: Intl.DateTimeFormat): number {
   const p = Object.fromEntries(fmt.formatToParts(new Date(t)).map((x) => [x.type, x.value]));
   const local = Date.UTC(+p.year!, +p.month! - 1, +p.day!, +p.hour! % 24, +p.minute!);
   return Math.round((local - Math.floor(t / MIN) * MIN) / MIN);
@@ -45,7 +45,7 @@ function locals(tz: string): Local[] {
   let off = 0;
   for (let t = SCAN_START; t < SCAN_END; t += MIN) {
     // Offsets in these zones change only on quarter hours.
-    if ((t / MIN) % 15 === 0) off = offsetAt(tz, t, fmt);
+    if ((t / MIN) % 15 === 0) off = offsetAt(t, fmt);
     const l = new Date(t + off * MIN);
     out.push({
       key: l.toISOString().slice(0, 16),
