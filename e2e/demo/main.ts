@@ -145,7 +145,7 @@ async function sample(): Promise<NodeLite[]> {
   return nodes;
 }
 
-function render(nodes: NodeLite[], lockHolder: string): string {
+function render(nodes: NodeLite[], lockHolder: string, leader: string): string {
   const now = Date.now();
   const rows = nodes
     .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))
@@ -171,7 +171,7 @@ function render(nodes: NodeLite[], lockHolder: string): string {
     `  ${'NODE'.padEnd(8)} ${'REBOOT'.padEnd(6)} ${'PHASE'.padEnd(10)} ${'IN'.padStart(6)}  ${'READY'.padEnd(9)} ${'SCHED'.padEnd(9)} BOOT`,
     ...rows,
     '',
-    `  lock: ${lockHolder || '(free)'}   leader: ${controllers.find((c) => c.isLeaderByLog && c.running)?.opts.identity ?? '…'}`,
+    `  lock: ${lockHolder || '(free)'}   leader: ${leader}`,
     `  gates: window always (no MaintenanceWindow), alerts none   max disrupted ${maxDisrupted}, violations ${violations}`,
     `  [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${args.pending}${eta}`,
   ].join('\n');
@@ -189,7 +189,12 @@ while (doneAt.size < args.pending && Date.now() < deadline) {
     const entries = JSON.parse(lock?.metadata.annotations?.[Annotations.lockEntries] ?? '[]') as Array<{
       node: string;
     }>;
-    frame = render(nodes, entries.map((e) => e.node).join(', '));
+    const leader = await http
+      .request<{ spec: { holderIdentity?: string } }>(
+        '/apis/coordination.k8s.io/v1/namespaces/kreboot-system/leases/kreboot-controller',
+      )
+      .catch(() => undefined);
+    frame = render(nodes, entries.map((e) => e.node).join(', '), leader?.spec.holderIdentity ?? '…');
     process.stdout.write(`\x1b[H\x1b[2J${frame}\n`);
   }
   await sleep(250);
