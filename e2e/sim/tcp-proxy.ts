@@ -6,6 +6,8 @@ export class TcpProxy {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
   port = 0;
+  private paused = false;
+  private readonly waiting: Array<() => void> = [];
 
   constructor(
     private readonly targetHost: string,
@@ -14,16 +16,14 @@ export class TcpProxy {
 
   async start(port = this.port): Promise<number> {
     const server = createServer((client) => {
-      const upstream = connect(this.targetPort, this.targetHost);
-      for (const s of [client, upstream]) {
-        this.sockets.add(s);
-        s.on('close', () => this.sockets.delete(s));
-        s.on('error', () => {
-          client.destroy();
-          upstream.destroy();
-        });
+      if (this.paused) {
+        client.pause();
+        this.sockets.add(client);
+        client.on('close', () => this.sockets.delete(client));
+        this.waiting.push(() => this.forward(client));
+        return;
       }
-      client.pipe(upstream).pipe(client);
+      this.forward(client);
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -33,6 +33,32 @@ export class TcpProxy {
     const addr = server.address();
     if (addr && typeof addr === 'object') this.port = addr.port;
     return this.port;
+  }
+
+  private forward(client: Socket): void {
+    const upstream = connect(this.targetPort, this.targetHost);
+    for (const s of [client, upstream]) {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+      s.on('error', () => {
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream).pipe(client);
+    client.resume();
+  }
+
+  /** Blackholes traffic without closing anything: connections stay open and go silent. */
+  pause(): void {
+    this.paused = true;
+    for (const s of this.sockets) s.pause();
+  }
+
+  resume(): void {
+    this.paused = false;
+    for (const s of this.sockets) s.resume();
+    for (const f of this.waiting.splice(0)) f();
   }
 
   /** Refuses new connections and drops every open one. */

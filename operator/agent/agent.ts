@@ -200,6 +200,9 @@ export class Agent {
           this.apiHealthy = true;
           backoff = 500;
           // The server ended the watch (its own timeout): resume from where we were, no relist needed.
+        } catch (err) {
+          // Our own watchdog aborted a silent watch: not an API error; relist below.
+          if (!silent || signal.aborted) throw err;
         } finally {
           clearTimeout(silentTimer);
           signal.removeEventListener('abort', onStop);

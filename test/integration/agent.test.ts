@@ -243,6 +243,27 @@ describe('kreboot agent on a kwok node', () => {
     await proxy.cut();
   });
 
+  it('relists when its watch goes silent (a blackholed connection), and catches up', async () => {
+    const name = await newNode();
+    const server = new URL(readFileSync(kubeconfig, 'utf8').match(/server: (\S+)/)![1]!);
+    const proxy = new TcpProxy('127.0.0.1', Number(server.port));
+    const port = await proxy.start();
+    const kc = join(root, `${name}-kubeconfig`);
+    writeFileSync(
+      kc,
+      readFileSync(kubeconfig, 'utf8').replace(/server: \S+/, `server: https://127.0.0.1:${port}`),
+    );
+    const a = (await agentFor(name, 'boot-1', ['--watch-silence-timeout=3s'], kc)).start();
+    await conditionIs(name, 'False');
+    proxy.pause();
+    await logHas(a, /watch silent for 3000 ms; relisting/);
+    writeFileSync(a.sentinel, '');
+    proxy.resume();
+    await conditionIs(name, 'True', R.sentinelFile, 60_000);
+    expect(a.child?.exitCode).toBeNull();
+    await proxy.cut();
+  });
+
   it('exits 0 on SIGTERM', async () => {
     const name = await newNode();
     const a = (await agentFor(name)).start();
