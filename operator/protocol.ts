@@ -24,6 +24,8 @@ export const Annotations = {
   rebootingFromBootId: key('rebooting-from-boot-id'),
   /** agent: its current boot ID, reported after every start. */
   bootId: key('boot-id'),
+  /** controller: the alerts firing when the reboot was approved (JSON list), to spot new ones afterwards. */
+  alertsBefore: key('alerts-before'),
   /** controller: when a drain last failed under the abort policy; the node waits out --retry-after-failure. */
   lastFailureAt: key('last-failure-at'),
   /** controller: why the last attempt on this node failed. */
@@ -96,6 +98,7 @@ export const Metrics = {
   leader: 'kreboot_leader',
   oldestPending: 'kreboot_oldest_pending_seconds',
   halted: 'kreboot_rollout_halted',
+  alertSourceErrors: 'kreboot_alert_source_errors_total',
 } as const;
 
 /** Custom resources. */

@@ -1,8 +1,9 @@
 // `kreboot controller` configuration: flags and KREBOOT_* env vars, one zod schema per option.
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { parseMatchers } from '../alerts/filter.ts';
 import { commonOptions } from '../cli/runtime.ts';
-import { durationString, type OptionSpecs, type OptionValues } from '../config/options.ts';
+import { boolString, durationString, type OptionSpecs, type OptionValues } from '../config/options.ts';
 import { parseSelector } from '../kube/selector.ts';
 
 const limit = z
@@ -128,6 +129,131 @@ export const controllerOptions = {
     help: 'do not start a reboot when less than this is left of the window (default 0s)',
     schema: duration(0),
     example: '15m',
+  },
+  prometheusUrl: {
+    flag: 'prometheus-url',
+    help: 'Prometheus to ask for alerts (/api/v1/alerts) and PromQL gates; default none',
+    schema: z.url({ error: 'must be a URL like http://prometheus:9090' }).optional(),
+    example: 'http://prometheus.monitoring:9090',
+  },
+  alertmanagerUrl: {
+    flag: 'alertmanager-url',
+    help: 'Alertmanager (API v2) to ask for active, unsilenced, uninhibited alerts; default none',
+    schema: z.url({ error: 'must be a URL like http://alertmanager:9093' }).optional(),
+    example: 'http://alertmanager.monitoring:9093',
+  },
+  alertFilterRegexp: {
+    flag: 'alert-filter-regexp',
+    help: 'as kured: alerts whose name matches are ignored (or, with --alert-filter-match-only, the only ones counted)',
+    schema: z
+      .string()
+      .optional()
+      .transform((s, ctx) => {
+        if (!s) return undefined;
+        try {
+          return new RegExp(s);
+        } catch (err) {
+          ctx.addIssue({ code: 'custom', message: `not a regular expression: ${(err as Error).message}` });
+          return z.NEVER;
+        }
+      }),
+    example: '^(Watchdog|InfoInhibitor)$',
+  },
+  alertFilterMatchOnly: {
+    flag: 'alert-filter-match-only',
+    help: 'count only alerts matching --alert-filter-regexp (kured)',
+    schema: boolString.default(false),
+    boolean: true,
+  },
+  alertFiringOnly: {
+    flag: 'alert-firing-only',
+    help: 'ignore pending alerts (kured)',
+    schema: boolString.default(false),
+    boolean: true,
+  },
+  alertMatchers: {
+    flag: 'alert-matchers',
+    help: 'count only alerts matching these label matchers, e.g. severity=~"critical|warning"',
+    schema: z
+      .string()
+      .default('')
+      .transform((s, ctx) => {
+        try {
+          return parseMatchers(s);
+        } catch (err) {
+          ctx.addIssue({ code: 'custom', message: (err as Error).message });
+          return z.NEVER;
+        }
+      }),
+    example: 'severity=~"critical|warning"',
+  },
+  alertNodeLabel: {
+    flag: 'alert-node-label',
+    help: 'an alert whose label of this name names a node blocks only that node (e.g. node or instance); others block all',
+    schema: z.string().min(1).optional(),
+    example: 'node',
+  },
+  alertIncludeKreboot: {
+    flag: 'alert-include-kreboot',
+    help: "let kreboot's own alerts (Kreboot*, app=kreboot) block reboots too (default: they never do)",
+    schema: boolString.default(false),
+    boolean: true,
+  },
+  promqlGate: {
+    flag: 'promql-gate',
+    help: 'PromQL expressions (";"-separated) that block reboots while they return a non-empty result',
+    schema: z
+      .string()
+      .default('')
+      .transform((s) =>
+        s
+          .split(';')
+          .map((x) => x.trim())
+          .filter(Boolean),
+      ),
+    example: '"sum(kube_pod_status_ready{condition="false"}) > 5"',
+  },
+  alertTimeout: {
+    flag: 'alert-timeout',
+    help: 'per alert-source request (default 5s)',
+    schema: duration(5000, 100),
+    example: '5s',
+  },
+  alertPollPeriod: {
+    flag: 'alert-poll-period',
+    help: 'ask the alert sources at most this often (default 10s)',
+    schema: duration(10_000, 500),
+    example: '10s',
+  },
+  alertFailOpen: {
+    flag: 'alert-fail-open',
+    help: 'treat an unreachable or malformed alert source as "no alerts" (default: fail closed, block everything)',
+    schema: boolString.default(false),
+    boolean: true,
+  },
+  alertBearerTokenFile: {
+    flag: 'alert-bearer-token-file',
+    help: 'bearer token for Prometheus/Alertmanager',
+    schema: z.string().min(1).optional(),
+    example: '/var/run/secrets/prom/token',
+  },
+  alertBasicAuthFile: {
+    flag: 'alert-basic-auth-file',
+    help: 'file holding user:password for Prometheus/Alertmanager',
+    schema: z.string().min(1).optional(),
+    example: '/etc/kreboot/prom-auth',
+  },
+  alertCaFile: {
+    flag: 'alert-ca-file',
+    help: 'CA bundle for https Prometheus/Alertmanager',
+    schema: z.string().min(1).optional(),
+    example: '/etc/kreboot/ca.crt',
+  },
+  alertInsecureSkipVerify: {
+    flag: 'alert-insecure-skip-verify',
+    help: 'do not verify their TLS certificates',
+    schema: boolString.default(false),
+    boolean: true,
   },
   minPhaseTime: {
     flag: 'min-phase-time',

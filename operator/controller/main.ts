@@ -1,14 +1,18 @@
 // `kreboot controller`: leader election, the caches, the reconciler and the metrics server.
+
+import type { Logger } from 'pino';
 import { pino } from 'pino';
+import { AlertGate } from '../alerts/gate.ts';
+import { alertmanagerAlerts, prometheusAlerts, promqlGate } from '../alerts/sources.ts';
 import { connect, serve, stopServer, untilSignal } from '../cli/runtime.ts';
 import { ConfigError, helpText, parseOptions } from '../config/options.ts';
 import { KubeHttp } from '../kube/http.ts';
 import { VERSION } from '../version.ts';
-import { controllerOptions } from './config.ts';
+import { type ControllerConfig, controllerOptions } from './config.ts';
 import { ApiEventSink } from './events.ts';
 import { LeaderElector } from './leader.ts';
 import { LeaseClient } from './lease.ts';
-import { controllerMetrics } from './metrics.ts';
+import { type ControllerMetrics, controllerMetrics } from './metrics.ts';
 import { Reconciler } from './reconciler.ts';
 
 const SUMMARY =
@@ -16,6 +20,39 @@ const SUMMARY =
   'approves the reboot, verifies the new boot and uncordons, one node (or a bounded few) at a time.';
 
 export const LEADER_LEASE = 'kreboot-controller';
+
+function alertGateFrom(cfg: ControllerConfig, log: Logger, metrics: ControllerMetrics): AlertGate {
+  const auth = {
+    timeoutMs: cfg.alertTimeout,
+    bearerTokenFile: cfg.alertBearerTokenFile,
+    basicAuthFile: cfg.alertBasicAuthFile,
+    caFile: cfg.alertCaFile,
+    insecureSkipVerify: cfg.alertInsecureSkipVerify,
+  };
+  const sources = [];
+  if (cfg.prometheusUrl) sources.push(prometheusAlerts(cfg.prometheusUrl, auth));
+  if (cfg.alertmanagerUrl) sources.push(alertmanagerAlerts(cfg.alertmanagerUrl, auth));
+  if (cfg.promqlGate.length && !cfg.prometheusUrl) {
+    throw new ConfigError(['--promql-gate: needs --prometheus-url to ask']);
+  }
+  return new AlertGate({
+    sources,
+    promql: cfg.promqlGate.map((e) => promqlGate(cfg.prometheusUrl!, e, auth)),
+    filter: {
+      regexp: cfg.alertFilterRegexp,
+      matchOnly: cfg.alertFilterMatchOnly,
+      firingOnly: cfg.alertFiringOnly,
+      matchers: cfg.alertMatchers,
+      nodeLabel: cfg.alertNodeLabel,
+      includeOwn: cfg.alertIncludeKreboot,
+    },
+    failOpen: cfg.alertFailOpen,
+    onError: (source, err) => {
+      metrics.alertSourceErrors.inc({ source });
+      log.warn({ reason: 'alert-source-failed', source, err: err.message }, 'alert source failed');
+    },
+  });
+}
 
 export async function runController(argv: string[]): Promise<number> {
   const { values: cfg, help } = parseOptions(controllerOptions, argv, process.env);
@@ -63,6 +100,7 @@ export async function runController(argv: string[]): Promise<number> {
     log,
     metrics,
     new ApiEventSink(http, cfg.identity, log),
+    { alertGate: alertGateFrom(cfg, log, metrics), alertPollMs: cfg.alertPollPeriod },
   );
   const elector = new LeaderElector(
     new LeaseClient(http, cfg.namespace),

@@ -42,6 +42,12 @@ export function controllerMetrics() {
       help: 'Age of the longest-waiting reboot request.',
       registers: [registry],
     }),
+    alertSourceErrors: new Counter({
+      name: Metrics.alertSourceErrors,
+      help: 'Failed requests to an alert source (Prometheus, Alertmanager, PromQL gate).',
+      labelNames: ['source'],
+      registers: [registry],
+    }),
     halted: new Gauge({
       name: Metrics.halted,
       help: '1 while the rollout is halted (a node did not come back).',

@@ -32,6 +32,8 @@ export interface NodeView {
   /** A drain failed (abort policy) at this time; the node waits out the retry delay. */
   lastFailureAt: number | undefined;
   lastFailure: string | undefined;
+  /** Alerts firing when the reboot was approved. */
+  alertsBefore: string[];
 }
 
 const truthy = (v: string | undefined) => v !== undefined && v !== '' && v.toLowerCase() !== 'false';
@@ -86,7 +88,18 @@ export function viewOf(node: NodeLike): NodeView {
     zone: labels[ZONE_LABEL],
     lastFailureAt: time(a[Annotations.lastFailureAt]),
     lastFailure: a[Annotations.lastFailure],
+    alertsBefore: parseList(a[Annotations.alertsBefore]),
   };
+}
+
+function parseList(v: string | undefined): string[] {
+  if (!v) return [];
+  try {
+    const x = JSON.parse(v);
+    return Array.isArray(x) ? x.filter((e): e is string => typeof e === 'string') : [];
+  } catch {
+    return [];
+  }
 }
 
 /** The agent has reported in the node's current boot, so its condition speaks for this boot. */

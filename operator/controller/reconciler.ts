@@ -2,6 +2,8 @@
 // act (one step per node, each idempotent), repeat on every change. It acts only while it leads: every call
 // carries the term's signal, so losing the lease aborts what is in flight.
 import type { Logger } from 'pino';
+import type { AlertGate } from '../alerts/gate.ts';
+import type { AlertVerdict } from '../alerts/model.ts';
 import { ApiError, type KubeHttp } from '../kube/http.ts';
 import { type Obj, Reflector } from '../kube/reflector.ts';
 import { fromObject, matches, parseSelector, type Requirement } from '../kube/selector.ts';
@@ -50,6 +52,9 @@ export interface ReconcilerSettings extends StepConfig {
 
 /** Gates that other parts plug in (MaintenanceWindow, alerts); the defaults let everything through. */
 export interface ExternalGates {
+  /** Prometheus/Alertmanager/PromQL gates, asked at most every alertPollMs. */
+  alertGate?: AlertGate;
+  alertPollMs?: number;
   window?: (n: NodeView, now: number) => string | undefined;
   alert?: (n: NodeView) => string | undefined;
   /** After a reboot, before releasing the node: undefined when clear. */
@@ -172,12 +177,36 @@ export class Reconciler {
   }
 
   private nextWake = Number.POSITIVE_INFINITY;
+  private currentAlerts: AlertVerdict | undefined;
   private nextWakeMs(): number {
     const until = this.nextWake - this.now();
     return Math.max(
       50,
       Math.min(this.settings.resyncMs, Number.isFinite(until) ? until : this.settings.resyncMs),
     );
+  }
+
+  private alertCache: { at: number; v: AlertVerdict } | undefined;
+  private lastAlertBlock: string | undefined;
+
+  /** The alert verdict, asked of the sources at most every alertPollMs; open when no source is configured. */
+  private async alerts(views: NodeView[], now: number, term: AbortSignal): Promise<AlertVerdict> {
+    const g = this.gates.alertGate;
+    if (!g?.enabled) return { perNode: new Map(), firing: [] };
+    const poll = this.gates.alertPollMs ?? 10_000;
+    if (!this.alertCache || now - this.alertCache.at >= poll) {
+      const v = await g.evaluate(new Set(views.map((n) => n.name)), term);
+      this.alertCache = { at: now, v };
+      if (v.all !== this.lastAlertBlock) {
+        this.lastAlertBlock = v.all;
+        this.log.info(
+          { reason: v.all ? 'alert-gate-blocked' : 'alert-gate-clear' },
+          v.all ?? 'alert gates clear',
+        );
+      }
+    }
+    this.nextWake = Math.min(this.nextWake, this.alertCache.at + poll + 10);
+    return this.alertCache.v;
   }
 
   // --- one pass --------------------------------------------------------------------------------------
@@ -207,6 +236,9 @@ export class Reconciler {
       }
     }
 
+    const alerts = await this.alerts(views, now, term);
+    this.currentAlerts = alerts;
+
     // In-flight nodes: one step each.
     const entries = new Map(state.entries.map((e) => [e.node, e]));
     for (const n of views) {
@@ -232,7 +264,9 @@ export class Reconciler {
           node: n,
           finishing: entry.finishing === true,
           drained: this.drains.get(n.name)?.done === true,
-          postGatesClear: this.gates.postReboot?.(n) === undefined,
+          postGatesClear:
+            this.gates.postReboot?.(n) === undefined && !alerts.all && !alerts.perNode.has(n.name),
+          newAlerts: alerts.firing.filter((k) => !n.alertsBefore.includes(k)),
           now,
         },
         this.settings,
@@ -392,7 +426,8 @@ export class Reconciler {
     }
     return {
       window: (n) => this.gates.window?.(n, now),
-      alert: (n) => this.gates.alert?.(n),
+      alert: (n) =>
+        this.gates.alert?.(n) ?? this.currentAlerts?.perNode.get(n.name) ?? this.currentAlerts?.all,
       blockingPod: (n) => {
         if (!this.blocking.length) return undefined;
         const hit = (podsByNode.get(n.name) ?? []).find(
@@ -491,7 +526,11 @@ export class Reconciler {
         if (!state.entries.some((e) => e.node === n.name)) return { lease, state };
         await this.patchNode(
           n,
-          { ...this.phaseChange(n, 'approved'), [Annotations.approvedBootId]: step.bootId },
+          {
+            ...this.phaseChange(n, 'approved'),
+            [Annotations.approvedBootId]: step.bootId,
+            [Annotations.alertsBefore]: JSON.stringify(this.currentAlerts?.firing.slice(0, 50) ?? []),
+          },
           undefined,
           term,
         );
@@ -519,7 +558,11 @@ export class Reconciler {
           if (!boot) return { lease, state };
           await this.patchNode(
             n,
-            { ...this.phaseChange(n, 'approved'), [Annotations.approvedBootId]: boot },
+            {
+              ...this.phaseChange(n, 'approved'),
+              [Annotations.approvedBootId]: boot,
+              [Annotations.alertsBefore]: JSON.stringify(this.currentAlerts?.firing.slice(0, 50) ?? []),
+            },
             undefined,
             term,
           );

@@ -31,6 +31,8 @@ export interface StepInput {
   drained: boolean;
   /** Post-reboot gates (alerts…) are clear. */
   postGatesClear: boolean;
+  /** Alerts firing now that were not firing when the reboot was approved ("stop the line"). */
+  newAlerts?: string[];
   now: number;
 }
 
@@ -93,6 +95,12 @@ function decideStep(i: StepInput, cfg: StepConfig, n: NodeView, age: number): St
       const back =
         n.ready && n.bootId !== undefined && n.bootId !== n.approvedBootId && n.agentBootId === n.bootId;
       if (back && age >= cfg.soakMs && i.postGatesClear) return { kind: 'finish' };
+      if (back && age >= cfg.soakMs && i.newAlerts?.length) {
+        return {
+          kind: 'timeout',
+          why: `new alert after the reboot (stop the line): ${i.newAlerts.slice(0, 3).join(', ')}`,
+        };
+      }
       if (age > cfg.rebootTimeoutMs + cfg.soakMs) {
         return {
           kind: 'timeout',
@@ -136,6 +144,7 @@ export function cleanupPatch(n: NodeView, extra: Record<string, string | null> =
       [Annotations.phaseSince]: null,
       [Annotations.approvedBootId]: null,
       [Annotations.wasUnschedulable]: null,
+      [Annotations.alertsBefore]: null,
       ...(n.phase === 'verifying'
         ? { [Annotations.lastFailureAt]: null, [Annotations.lastFailure]: null }
         : {}),

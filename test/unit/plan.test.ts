@@ -41,6 +41,7 @@ function view(name: string, over: Partial<NodeView> = {}): NodeView {
     zone: undefined,
     lastFailureAt: undefined,
     lastFailure: undefined,
+    alertsBefore: [],
     ...over,
   };
 }
