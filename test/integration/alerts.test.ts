@@ -1,5 +1,5 @@
 // Alert gates against a real Prometheus (1 s scrape and evaluation) and a real Alertmanager.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -213,4 +213,32 @@ describe('malformed answers', () => {
       expect(v.all).toMatch(reason);
     });
   }
+});
+
+describe('credentials', () => {
+  it('sends a bearer token or basic auth read from files, and names an unreadable file', async () => {
+    let seen = '';
+    const srv = createServer((req, res) => {
+      seen = req.headers.authorization ?? '';
+      res.writeHead(200).end('{"status":"success","data":{"alerts":[]}}');
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const a = srv.address();
+    const url = `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`;
+    const tokenFile = join(dir, 'token');
+    const basicFile = join(dir, 'basic');
+    writeFileSync(tokenFile, 's3cret\n');
+    writeFileSync(basicFile, 'kreboot:pa55\n');
+    try {
+      await prometheusAlerts(url, { timeoutMs: 1000, bearerTokenFile: tokenFile }).fetch();
+      expect(seen).toBe('Bearer s3cret');
+      await prometheusAlerts(url, { timeoutMs: 1000, basicAuthFile: basicFile }).fetch();
+      expect(seen).toBe(`Basic ${Buffer.from('kreboot:pa55').toString('base64')}`);
+      await expect(
+        prometheusAlerts(url, { timeoutMs: 1000, bearerTokenFile: join(dir, 'none') }).fetch(),
+      ).rejects.toThrow(/cannot read credentials/);
+    } finally {
+      await new Promise<void>((r) => srv.close(() => r()));
+    }
+  });
 });
