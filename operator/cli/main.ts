@@ -21,8 +21,14 @@ const commands: Record<string, Command> = {
     summary: 'leader-elected controller: lock, gates, cordon, drain, approve, verify',
     run: async (argv) => (await import('../controller/main.ts')).runController(argv),
   },
-  status: { summary: 'what is pending, in progress and blocked', pending: '#4' },
-  plan: { summary: 'what would happen next, and when', pending: '#4' },
+  status: {
+    summary: 'what is pending, in progress and blocked',
+    run: async (argv) => (await import('./status.ts')).runStatus('status', argv),
+  },
+  plan: {
+    summary: 'what would happen next, and why each waiting node waits',
+    run: async (argv) => (await import('./status.ts')).runStatus('plan', argv),
+  },
   'migrate-kured': {
     summary: "print MaintenanceWindow YAML equivalent to kured's time flags",
     run: async (argv) => (await import('../windows/migrate-kured.ts')).runMigrateKured(argv),

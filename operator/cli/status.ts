@@ -1,0 +1,267 @@
+// `kreboot status` and `kreboot plan` (also `kubectl kreboot status|plan`): read-only views for on-call engineers.
+// status: every node kreboot knows about, the lock, the windows. plan: what the planner would do now and why each
+// waiting node waits (window, budget, exclusion…), from the same pure functions the controller runs. Alerts, PDBs
+// and blocking pods are evaluated by the controller only; the plan says so.
+import { z } from 'zod';
+import { ConfigError, durationString, helpText, type OptionSpecs, parseOptions } from '../config/options.ts';
+import { parseLock } from '../controller/lock.ts';
+import { type NodeView, needsReboot, viewOf } from '../controller/model.ts';
+import { type Budget, budgetsFor, OPEN_GATES, type Plan, plan } from '../controller/plan.ts';
+import { ApiError, KubeHttp } from '../kube/http.ts';
+import type { NodeLite } from '../kube/types.ts';
+import { Annotations, MaintenanceWindowResource } from '../protocol.ts';
+import { VERSION } from '../version.ts';
+import {
+  type EvaluatedWindow,
+  evaluateWindow,
+  WindowIndex,
+  type WindowObject,
+  windowBudgets,
+  windowGate,
+} from '../windows/evaluate.ts';
+import { connect } from './runtime.ts';
+
+const options = {
+  namespace: {
+    flag: 'namespace',
+    help: "the controller's namespace, where the lock lives (default kreboot-system)",
+    schema: z.string().min(1).default('kreboot-system'),
+    example: 'kreboot-system',
+  },
+  nodeSelector: {
+    flag: 'node-selector',
+    help: 'only nodes matching this label selector',
+    schema: z.string().default(''),
+    example: 'pool=general',
+  },
+  concurrency: {
+    flag: 'concurrency',
+    help: "the controller's --concurrency, for plan (default 1)",
+    schema: z
+      .string()
+      .regex(/^(\d+|\d+%)$/, 'must be a number or a percentage')
+      .default('1'),
+    example: '10%',
+  },
+  zoneConcurrency: {
+    flag: 'zone-concurrency',
+    help: "the controller's --zone-concurrency, for plan",
+    schema: z.string().optional(),
+    example: '1',
+  },
+  defaultWindow: {
+    flag: 'default-window',
+    help: "the controller's --default-window, for plan (default always)",
+    schema: z.enum(['always', 'never']).default('always'),
+    example: 'never',
+  },
+  windowEndMargin: {
+    flag: 'window-end-margin',
+    help: "the controller's --window-end-margin",
+    schema: durationString.default(0),
+    example: '15m',
+  },
+  kubeconfig: {
+    flag: 'kubeconfig',
+    help: 'kubeconfig file (default $KUBECONFIG, then ~/.kube/config)',
+    schema: z.string().optional(),
+    example: '~/.kube/config',
+  },
+} satisfies OptionSpecs;
+
+interface Snapshot {
+  views: NodeView[];
+  lock: ReturnType<typeof parseLock>;
+  windows: EvaluatedWindow[];
+  index: WindowIndex;
+}
+
+async function snapshot(http: KubeHttp, ns: string, nodeSelector: string, now: number): Promise<Snapshot> {
+  const q = nodeSelector ? `?labelSelector=${encodeURIComponent(nodeSelector)}` : '';
+  const nodes = (await http.request<{ items: NodeLite[] }>(`/api/v1/nodes${q}`)).items;
+  const lease = await http
+    .request<{ metadata: { name: string; annotations?: Record<string, string> }; spec: object }>(
+      `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/kreboot-lock`,
+    )
+    .catch((err) => {
+      if (err instanceof ApiError && err.status === 404) return undefined;
+      throw err;
+    });
+  let objs: WindowObject[] = [];
+  try {
+    const r = MaintenanceWindowResource;
+    objs = (await http.request<{ items: WindowObject[] }>(`/apis/${r.group}/${r.version}/${r.plural}`)).items;
+  } catch (err) {
+    if (!(err instanceof ApiError && err.status === 404)) throw err;
+  }
+  const windows = objs.map((o) => evaluateWindow(o, now));
+  return {
+    views: nodes.map((n) => viewOf(n as never)),
+    lock: parseLock(lease as never),
+    windows,
+    index: new WindowIndex(windows),
+  };
+}
+
+const ago = (now: number, t: number | undefined) => {
+  if (t === undefined) return '';
+  const s = Math.max(0, Math.round((now - t) / 1000));
+  return s < 120
+    ? `${s}s`
+    : s < 7200
+      ? `${Math.round(s / 60)}m`
+      : s < 172800
+        ? `${Math.round(s / 3600)}h`
+        : `${Math.round(s / 86400)}d`;
+};
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!)))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+export function renderStatus(s: Snapshot, now: number): string {
+  const rows = [['NODE', 'REBOOT', 'SINCE', 'PHASE', 'IN PHASE', 'READY', 'CORDONED', 'BOOT', 'NOTE']];
+  for (const n of [...s.views].sort((a, b) => a.name.localeCompare(b.name))) {
+    const note = n.excluded
+      ? 'excluded'
+      : n.requiredReason === 'StillRequiredAfterReboot'
+        ? 'sentinel survived the reboot'
+        : n.lastFailure
+          ? `last failure: ${n.lastFailure}`
+          : '';
+    rows.push([
+      n.name,
+      n.required === 'True'
+        ? 'yes'
+        : n.required === 'False'
+          ? 'no'
+          : n.required === 'Unknown'
+            ? 'unknown'
+            : '-',
+      n.required === 'True' ? ago(now, n.requiredSince) : '',
+      n.phase ?? '-',
+      ago(now, n.phaseSince),
+      n.ready ? 'yes' : 'NO',
+      n.unschedulable ? (n.wasUnschedulable ? 'yes (by a person)' : 'yes') : 'no',
+      (n.bootId ?? '').slice(0, 8),
+      note,
+    ]);
+  }
+  const lines = [table(rows), ''];
+  lines.push(`lock: ${s.lock.entries.length ? s.lock.entries.map((e) => e.node).join(', ') : '(free)'}`);
+  if (s.lock.paused) lines.push(`PAUSED: ${s.lock.paused}`);
+  if (s.lock.halted)
+    lines.push(`HALTED: ${s.lock.halted} (remove kreboot.io/halted from the kreboot-lock Lease to resume)`);
+  if (s.lock.corrupt) lines.push(`LOCK UNREADABLE: ${s.lock.corrupt}`);
+  if (s.windows.length) {
+    lines.push(
+      '',
+      table([
+        ['WINDOW', 'VALID', 'ACTIVE', 'UNTIL / NEXT', 'NOTE'],
+        ...s.windows.map((w) => [
+          w.name,
+          w.valid ? 'yes' : 'NO',
+          w.valid && !w.suspended && w.active ? 'yes' : 'no',
+          w.current
+            ? new Date(w.current.end).toISOString()
+            : w.next
+              ? new Date(w.next.start).toISOString()
+              : '-',
+          !w.valid
+            ? (w.invalidReason ?? '')
+            : w.suspended
+              ? 'suspended'
+              : w.exclusion
+                ? `exclusion: ${w.exclusion.reason ?? ''}`
+                : '',
+        ]),
+      ]),
+    );
+  } else {
+    lines.push("windows: none (the controller's --default-window decides)");
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export function renderPlan(p: Plan): string {
+  const lines: string[] = [];
+  lines.push(p.start.length ? `would start now: ${p.start.join(', ')}` : 'would start now: nothing');
+  if (p.inFlight.length) lines.push(`in progress: ${p.inFlight.join(', ')}`);
+  if (p.waiting.length)
+    lines.push(
+      '',
+      table([['WAITING', 'REASON', 'DETAIL'], ...p.waiting.map((w) => [w.node, w.reason, w.detail])]),
+    );
+  lines.push('', 'not evaluated here (the controller does): alerts, PodDisruptionBudgets, blocking pods.');
+  return `${lines.join('\n')}\n`;
+}
+
+export async function runStatus(command: 'status' | 'plan', argv: string[]): Promise<number> {
+  const { values: cfg, help } = parseOptions(options, argv, process.env);
+  if (help) {
+    process.stdout.write(
+      helpText(
+        command,
+        command === 'status'
+          ? 'Nodes, lock and windows as kreboot sees them.'
+          : 'What the controller would do now, and why each waiting node waits.',
+        options,
+      ),
+    );
+    return 0;
+  }
+  const http = new KubeHttp(await connect(cfg.kubeconfig), `kreboot-cli/${VERSION}`);
+  try {
+    const now = Date.now();
+    const s = await snapshot(http, cfg.namespace, cfg.nodeSelector, now);
+    if (command === 'status') {
+      process.stdout.write(renderStatus(s, now));
+      return 0;
+    }
+    const locked = new Set(s.lock.entries.map((e) => e.node));
+    const gate = windowGate(
+      s.index,
+      { defaultWindow: cfg.defaultWindow, endMarginMs: cfg.windowEndMargin, selector: '' },
+      now,
+    );
+    let budgets: Budget[];
+    try {
+      budgets = [
+        ...budgetsFor(
+          s.views,
+          cfg.concurrency.endsWith('%') ? cfg.concurrency : Number(cfg.concurrency),
+          cfg.zoneConcurrency,
+        ),
+        ...windowBudgets(s.index, s.views),
+      ];
+    } catch (err) {
+      throw new ConfigError([`--concurrency: ${(err as Error).message}`]);
+    }
+    const p = plan({
+      nodes: s.views,
+      locked,
+      budgets,
+      gates: { ...OPEN_GATES, window: gate },
+      now,
+      paused: s.lock.paused ?? s.lock.corrupt,
+      halted: s.lock.halted,
+      retryAfterFailureMs: 600_000,
+    });
+    process.stdout.write(renderPlan(p));
+    const pending = s.views.filter((n) => needsReboot(n) && !locked.has(n.name) && !n.phase).length;
+    process.stdout.write(
+      `${pending} node(s) need a reboot; ${Annotations.phase} set on ${s.views.filter((n) => n.phase).length}.\n`,
+    );
+    return 0;
+  } finally {
+    http.close();
+  }
+}

@@ -1,0 +1,129 @@
+// `kreboot status` and `kreboot plan` against the real API server, on nodes in a known state.
+import { spawnSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createKwokNodes } from '../../e2e/cluster/nodes.ts';
+import { KREBOOT_BUNDLE, NODE_BIN } from '../../e2e/sim/agent-process.ts';
+import { kubeconfigConnection } from '../../operator/kube/connection.ts';
+import { KubeHttp } from '../../operator/kube/http.ts';
+import { Annotations } from '../../operator/protocol.ts';
+import { clients, createNamespace, eventually, uniq } from './kube.ts';
+
+const kubeconfig = inject('kubeconfig');
+const { core } = clients();
+const group = uniq('st');
+const [a, b, c] = ['a', 'b', 'c'].map((x) => `${group}-${x}`) as [string, string, string];
+let http: KubeHttp;
+
+function kreboot(args: string[]) {
+  return spawnSync(
+    NODE_BIN,
+    [
+      KREBOOT_BUNDLE,
+      ...args,
+      `--kubeconfig=${kubeconfig}`,
+      `--namespace=${group}`,
+      `--node-selector=kreboot.test/group=${group}`,
+    ],
+    {
+      encoding: 'utf8',
+    },
+  );
+}
+
+async function report(name: string, status: 'True' | 'False', since: string) {
+  // Play the agent: its boot ID, then its condition.
+  await http.request(`/api/v1/nodes/${name}`, {
+    method: 'PATCH',
+    contentType: 'application/merge-patch+json',
+    body: {
+      metadata: {
+        annotations: { [Annotations.bootId]: `${name}-boot`, [Annotations.rebootRequiredSince]: since },
+      },
+    },
+  });
+  await http.request(`/api/v1/nodes/${name}/status`, {
+    method: 'PATCH',
+    contentType: 'application/strategic-merge-patch+json',
+    body: {
+      status: {
+        nodeInfo: { bootID: `${name}-boot` },
+        conditions: [
+          {
+            type: 'RebootRequired',
+            status,
+            reason: status === 'True' ? 'SentinelFilePresent' : 'NoRebootRequired',
+            message: 'test',
+          },
+        ],
+      },
+    },
+  });
+}
+
+beforeAll(async () => {
+  http = new KubeHttp(await kubeconfigConnection(kubeconfig));
+  await createNamespace(core, group);
+  await createKwokNodes(core, [a, b, c], { labels: { 'kreboot.test/group': group } });
+  await eventually('Ready', async () =>
+    (await core.listNode({ labelSelector: `kreboot.test/group=${group}` })).items.every((n) =>
+      n.status?.conditions?.some((x) => x.type === 'Ready' && x.status === 'True'),
+    ),
+  );
+  await report(a, 'True', '2026-01-01T00:00:00Z');
+  await report(b, 'True', '2026-01-02T00:00:00Z');
+  await report(c, 'False', '2026-01-01T00:00:00Z');
+});
+afterAll(async () => {
+  await Promise.all([a, b, c].map((name) => core.deleteNode({ name }).catch(() => {})));
+  await core.deleteNamespace({ name: group }).catch(() => {});
+  http?.close();
+});
+
+describe('kreboot status / plan', () => {
+  it('status lists the nodes with their need, phase and readiness', () => {
+    const r = kreboot(['status']);
+    expect(r.status, r.stderr).toBe(0);
+    const rows = r.stdout.split('\n');
+    expect(rows[0]).toMatch(/^NODE\s+REBOOT\s+SINCE\s+PHASE\s+IN PHASE\s+READY\s+CORDONED\s+BOOT/);
+    expect(rows.find((l) => l.startsWith(a))).toMatch(/\byes\b.*\s-\s.*\byes\b\s+no/);
+    expect(rows.find((l) => l.startsWith(c))).toMatch(new RegExp(`^${c}\\s+no\\s`));
+    expect(r.stdout).toContain('lock: (free)');
+  });
+
+  it('plan says who would start (longest waiting first) and why the others wait', () => {
+    const r = kreboot(['plan', '--concurrency=1']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`would start now: ${a}`);
+    expect(r.stdout).toMatch(new RegExp(`${b}\\s+budget\\s+concurrency: 1 of 1 disrupted`));
+    expect(r.stdout).toContain(
+      'not evaluated here (the controller does): alerts, PodDisruptionBudgets, blocking pods.',
+    );
+    const two = kreboot(['plan', '--concurrency=2']);
+    expect(two.stdout).toContain(`would start now: ${a}, ${b}`);
+  });
+
+  it('plan shows a pause set on the lock', async () => {
+    await http.request(`/apis/coordination.k8s.io/v1/namespaces/${group}/leases`, {
+      method: 'POST',
+      body: {
+        apiVersion: 'coordination.k8s.io/v1',
+        kind: 'Lease',
+        metadata: {
+          name: 'kreboot-lock',
+          annotations: { 'kreboot.io/paused': 'change freeze', [Annotations.lockEntries]: '[]' },
+        },
+        spec: {},
+      },
+    });
+    const r = kreboot(['plan']);
+    expect(r.stdout).toContain('would start now: nothing');
+    expect(r.stdout).toMatch(new RegExp(`${a}\\s+paused\\s+change freeze`));
+    expect(kreboot(['status']).stdout).toContain('PAUSED: change freeze');
+  });
+
+  it('names a bad flag', () => {
+    const r = kreboot(['plan', '--concurrency=lots']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('--concurrency: must be a number or a percentage');
+  });
+});
