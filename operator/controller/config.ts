@@ -12,6 +12,18 @@ const limit = z
   .transform((s) => (s.endsWith('%') ? s : Number(s)))
   .refine((v) => v !== 0 && v !== '0%', 'must be at least 1 (pause reboots with the lock instead)');
 
+/** A label selector in kubectl's string syntax; empty selects everything. */
+const selectorString = z
+  .string()
+  .default('')
+  .superRefine((s, ctx) => {
+    try {
+      parseSelector(s);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    }
+  });
+
 const duration = (def: number, min = 0) =>
   durationString.default(def).pipe(z.number().min(min, `must be at least ${min / 1000}s`));
 
@@ -91,16 +103,7 @@ export const controllerOptions = {
   nodeSelector: {
     flag: 'node-selector',
     help: 'manage only nodes matching this label selector (e.g. one node pool); default all nodes',
-    schema: z
-      .string()
-      .default('')
-      .superRefine((s, ctx) => {
-        try {
-          parseSelector(s);
-        } catch (err) {
-          ctx.addIssue({ code: 'custom', message: (err as Error).message });
-        }
-      }),
+    schema: selectorString,
     example: 'pool=general',
   },
   defaultWindow: {
@@ -112,16 +115,7 @@ export const controllerOptions = {
   windowSelector: {
     flag: 'window-selector',
     help: 'consider only MaintenanceWindows with these labels (one controller per node pool); default all',
-    schema: z
-      .string()
-      .default('')
-      .superRefine((s, ctx) => {
-        try {
-          parseSelector(s);
-        } catch (err) {
-          ctx.addIssue({ code: 'custom', message: (err as Error).message });
-        }
-      }),
+    schema: selectorString,
     example: 'pool=general',
   },
   windowEndMargin: {

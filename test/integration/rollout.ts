@@ -1,26 +1,16 @@
 // A rollout on the shared control plane: simulated nodes (kwok + real agents + reboot simulator), two real
 // controller processes managing only this group's nodes, and a sampler that checks invariants every 100 ms.
 import { mkdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { V1Node } from '@kubernetes/client-node';
 import { inject } from 'vitest';
+import { freePort } from '../../e2e/prom/prometheus.ts';
 import { ControllerProcess } from '../../e2e/sim/controller-process.ts';
 import { SimulatedNode } from '../../e2e/sim/simulated-node.ts';
 import { kubeconfigConnection } from '../../operator/kube/connection.ts';
 import { KubeHttp } from '../../operator/kube/http.ts';
 import { Annotations } from '../../operator/protocol.ts';
 import { clients, createNamespace, eventually, uniq } from './kube.ts';
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
 
 export interface RolloutOptions {
   nodes: number;
