@@ -259,7 +259,37 @@ export class ControlPlane {
     return cp;
   }
 
+  private readonly argsOf: Partial<Record<Component, string[]>> = {};
+  private readonly crashes: Partial<Record<Component, number>> = {};
+  private booted = false;
+  private restarting = new Set<Component>();
+
+  /** Stops one component and starts it again with the same flags (e.g. the API server going away mid-rollout). */
+  async restart(c: Component, downMs = 0): Promise<void> {
+    const pid = this.pids[c];
+    const args = this.argsOf[c];
+    if (pid === undefined || !args) throw new Error(`${c} is not running`);
+    this.restarting.add(c);
+    signalGroup(pid, 'SIGTERM');
+    const deadline = Date.now() + 10_000;
+    while (alive(pid) && Date.now() < deadline) await sleep(50);
+    if (alive(pid)) signalGroup(pid, 'SIGKILL');
+    while (alive(pid)) await sleep(20);
+    await sleep(downMs);
+    this.restarting.delete(c);
+    this.spawn(c, args);
+    if (c === 'kube-apiserver') {
+      await this.waitFor(
+        'kube-apiserver',
+        60_000,
+        async () => (await apiGet(this.server, this.pki, '/readyz')).status === 200,
+        c,
+      );
+    }
+  }
+
   private spawn(c: Component, args: string[]): void {
+    this.argsOf[c] = args;
     const fd = openSync(this.logFile(c), 'a');
     // Own process group: stop() signals the whole group, so nothing is left behind.
     const child = spawn(join(this.bin, c), args, { stdio: ['ignore', fd, fd], detached: true });
@@ -268,11 +298,21 @@ export class ControlPlane {
     if (child.pid === undefined) throw new Error(`could not start ${c}`);
     this.pids[c] = child.pid;
     child.on('exit', (code, signal) => {
-      if (!this.stopping) {
-        process.stderr.write(
-          `[cluster] ${c} exited unexpectedly (code ${code}, signal ${signal}); see ${this.logFile(c)}\n`,
-        );
-      }
+      if (this.stopping || this.restarting.has(c) || this.pids[c] !== child.pid) return;
+      const n = (this.crashes[c] ?? 0) + 1;
+      this.crashes[c] = n;
+      // Supervised like static pods under a kubelet: controllers exit when the API server goes away, and come
+      // back. Start-up failures are reported by waitFor instead.
+      const again = this.booted && n <= 10;
+      process.stderr.write(
+        `[cluster] ${c} exited unexpectedly (code ${code}, signal ${signal}); ${again ? 'restarting it' : 'not restarting'}; see ${this.logFile(c)}\n`,
+      );
+      // Backoff as a kubelet's CrashLoopBackOff does, so a long API outage is not a tight loop.
+      if (again)
+        setTimeout(
+          () => !this.stopping && this.spawn(c, args),
+          Math.min(1000 * 2 ** (n - 1), 30_000),
+        ).unref();
     });
     this.saveState();
   }
@@ -435,6 +475,7 @@ export class ControlPlane {
       ),
     ]);
     this.timings.all = Date.now() - t0;
+    this.booted = true;
     this.say(`control plane ready (${this.timings.all} ms)`);
   }
 
