@@ -28,6 +28,12 @@ const options = {
     schema: z.string().min(1).default('kreboot-system'),
     example: 'kreboot-system',
   },
+  windowSelector: {
+    flag: 'window-selector',
+    help: "the controller's --window-selector: only MaintenanceWindows with these labels",
+    schema: z.string().default(''),
+    example: 'pool=general',
+  },
   nodeSelector: {
     flag: 'node-selector',
     help: 'only nodes matching this label selector',
@@ -76,7 +82,13 @@ interface Snapshot {
   index: WindowIndex;
 }
 
-async function snapshot(http: KubeHttp, ns: string, nodeSelector: string, now: number): Promise<Snapshot> {
+async function snapshot(
+  http: KubeHttp,
+  ns: string,
+  nodeSelector: string,
+  windowSelector: string,
+  now: number,
+): Promise<Snapshot> {
   const q = nodeSelector ? `?labelSelector=${encodeURIComponent(nodeSelector)}` : '';
   const nodes = (await http.request<{ items: NodeLite[] }>(`/api/v1/nodes${q}`)).items;
   const lease = await http
@@ -90,7 +102,9 @@ async function snapshot(http: KubeHttp, ns: string, nodeSelector: string, now: n
   let objs: WindowObject[] = [];
   try {
     const r = MaintenanceWindowResource;
-    objs = (await http.request<{ items: WindowObject[] }>(`/apis/${r.group}/${r.version}/${r.plural}`)).items;
+    const wq = windowSelector ? `?labelSelector=${encodeURIComponent(windowSelector)}` : '';
+    objs = (await http.request<{ items: WindowObject[] }>(`/apis/${r.group}/${r.version}/${r.plural}${wq}`))
+      .items;
   } catch (err) {
     if (!(err instanceof ApiError && err.status === 404)) throw err;
   }
@@ -221,7 +235,7 @@ export async function runStatus(command: 'status' | 'plan', argv: string[]): Pro
   const http = new KubeHttp(await connect(cfg.kubeconfig), `kreboot-cli/${VERSION}`);
   try {
     const now = Date.now();
-    const s = await snapshot(http, cfg.namespace, cfg.nodeSelector, now);
+    const s = await snapshot(http, cfg.namespace, cfg.nodeSelector, cfg.windowSelector, now);
     if (command === 'status') {
       process.stdout.write(renderStatus(s, now));
       return 0;

@@ -23,6 +23,8 @@ function kreboot(args: string[]) {
       `--kubeconfig=${kubeconfig}`,
       `--namespace=${group}`,
       `--node-selector=kreboot.test/group=${group}`,
+      // Windows of other tests in the shared cluster must not gate this group.
+      `--window-selector=kreboot.test/group=${group}`,
     ],
     {
       encoding: 'utf8',
