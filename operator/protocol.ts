@@ -98,6 +98,7 @@ export const Metrics = {
   leader: 'kreboot_leader',
   oldestPending: 'kreboot_oldest_pending_seconds',
   halted: 'kreboot_rollout_halted',
+  phaseAge: 'kreboot_node_phase_age_seconds',
   alertSourceErrors: 'kreboot_alert_source_errors_total',
 } as const;
 

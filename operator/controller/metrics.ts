@@ -48,6 +48,12 @@ export function controllerMetrics() {
       labelNames: ['source'],
       registers: [registry],
     }),
+    phaseAge: new Gauge({
+      name: Metrics.phaseAge,
+      help: 'Seconds each node in progress has spent in its current phase (for "stuck" alerts).',
+      labelNames: ['node', 'phase'],
+      registers: [registry],
+    }),
     halted: new Gauge({
       name: Metrics.halted,
       help: '1 while the rollout is halted (a node did not come back).',

@@ -767,6 +767,12 @@ export class Reconciler {
     for (const w of p.waiting) m.blocked.inc({ reason: w.reason });
     m.lockHolders.set(state.entries.length);
     m.oldestPending.set(oldest);
+    // Only this replica's view while it leads; series of nodes that left their phase disappear.
+    m.phaseAge.reset();
+    for (const n of views) {
+      if (n.phase && n.phaseSince !== undefined)
+        m.phaseAge.set({ node: n.name, phase: n.phase }, (now - n.phaseSince) / 1000);
+    }
     m.halted.set(state.halted ? 1 : 0);
   }
 }

@@ -217,6 +217,10 @@ describe('controller rollout', () => {
     const cond = n.status?.conditions?.find((c) => c.type === ControllerConditions.rebootFailed);
     expect(cond?.status).toBe('True');
     await eventually('metric', async () => /kreboot_rollout_halted 1/.test(await r.metrics()));
+    // The stuck node's time in its phase is exported for the KrebootNodeStuckInPhase alert.
+    expect(await r.metrics()).toMatch(
+      new RegExp(`kreboot_node_phase_age_seconds\\{node="${lost.name}",phase="(approved|rebooting)"\\} \\d`),
+    );
     const events = await r.c.core.listNamespacedEvent({
       namespace: 'default',
       fieldSelector: `involvedObject.name=${lost.name}`,
