@@ -1,10 +1,10 @@
 // A real `kreboot agent` process for a simulated node: its own sentinel dir, boot-ID file and reboot command
 // (a script that appends to a marker file, so tests count reboots). Runs the built bundle with the same
 // Node flags as the DaemonSet.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AGENT_NODE_FLAGS } from '../../operator/agent/config.ts';
+import { LoggedProcess } from './logged-process.ts';
 
 export const NODE_BIN = join(process.cwd(), 'node_modules/.bin/node');
 export const KREBOOT_BUNDLE = join(process.cwd(), 'dist/kreboot.mjs');
@@ -19,12 +19,9 @@ export interface AgentProcessOptions {
   logLevel?: 'debug' | 'info';
 }
 
-export class AgentProcess {
-  child: ChildProcess | undefined;
-  log = '';
-  exit: Promise<number | null> = Promise.resolve(null);
-
+export class AgentProcess extends LoggedProcess {
   constructor(readonly opts: AgentProcessOptions) {
+    super();
     mkdirSync(join(opts.dir, 'run'), { recursive: true });
     this.setBootId(opts.bootId);
   }
@@ -66,26 +63,8 @@ export class AgentProcess {
   }
 
   start(): this {
-    this.log = '';
-    const child = spawn(NODE_BIN, this.args(), {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ...this.opts.env },
-    });
-    this.child = child;
-    const take = (c: Buffer) => {
-      this.log += c.toString('utf8');
-    };
-    child.stdout!.on('data', take);
-    child.stderr!.on('data', take);
-    this.exit = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+    this.spawnLogged(NODE_BIN, this.args(), this.opts.env);
     return this;
-  }
-
-  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
-    if (!this.child || this.child.exitCode !== null || this.child.signalCode !== null)
-      return this.child?.exitCode ?? null;
-    this.child.kill(signal);
-    return this.exit;
   }
 
   logLines(): Array<Record<string, unknown>> {

@@ -3,7 +3,6 @@
 // (boot-ID file and status.nodeInfo.bootID), the sentinel is gone (or kept, to model "the reboot did not fix
 // it"), the node turns Ready again and the agent starts again.
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { CoreV1Api } from '@kubernetes/client-node';
 import type { KubeHttp } from '../../operator/kube/http.ts';
 import { kwokNode } from '../cluster/nodes.ts';
@@ -144,8 +143,4 @@ export class SimulatedNode {
     await this.agent.stop('SIGKILL');
     await this.opts.core.deleteNode({ name: this.name }).catch(() => {});
   }
-}
-
-export function simDir(root: string, name: string): string {
-  return join(root, name);
 }

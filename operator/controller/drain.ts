@@ -35,24 +35,23 @@ export class Drainer {
     while (!signal.aborted) {
       const pods = await this.podsOn(node, signal);
       const leaving: PodLike[] = [];
+      const evictable: PodLike[] = [];
       let blockedBy: string | undefined;
       for (const p of pods) {
         const v = classifyPod(p, this.policy);
         if (v.action === 'skip') continue;
         leaving.push(p);
         if (v.action === 'block') blockedBy ??= `${podName(p)}: ${v.why}`;
-        else if (v.warning && !warned.has(podName(p))) {
+        else evictable.push(p);
+        if (v.action === 'evict' && v.warning && !warned.has(podName(p))) {
           warned.add(podName(p));
           log.warn({ reason: 'drain-warning', pod: podName(p) }, v.warning);
         }
       }
       if (leaving.length === 0) return true;
       const now = Date.now();
-      const toEvict = leaving.filter(
-        (p) =>
-          !p.metadata?.deletionTimestamp &&
-          classifyPod(p, this.policy).action === 'evict' &&
-          (backoff.get(podName(p)) ?? 0) <= now,
+      const toEvict = evictable.filter(
+        (p) => !p.metadata?.deletionTimestamp && (backoff.get(podName(p)) ?? 0) <= now,
       );
       await Promise.all(
         toEvict.map(async (p) => {

@@ -776,5 +776,3 @@ export class Reconciler {
     m.halted.set(state.halted ? 1 : 0);
   }
 }
-
-export { ApiError };

@@ -138,7 +138,7 @@ export class Reflector<T extends Obj> {
         }
         if (!(err instanceof ApiError && err.status === 410)) {
           this.opts.onError?.(err as Error);
-          await new Promise((r) => setTimeout(r, backoff));
+          await sleep(backoff, signal);
           backoff = Math.min(backoff * 2, 30_000);
         }
       }

@@ -73,6 +73,19 @@ async function setAnnotations(name: string, annotations: Record<string, string |
   if (res.status !== 0) throw new Error(`kubectl patch failed: ${res.stderr}`);
 }
 
+/** A kubeconfig for this node's agent that reaches the API server through a proxy the test controls. */
+async function viaProxy(name: string) {
+  const server = new URL(readFileSync(kubeconfig, 'utf8').match(/server: (\S+)/)![1]!);
+  const proxy = new TcpProxy('127.0.0.1', Number(server.port));
+  const port = await proxy.start();
+  const kc = join(root, `${name}-kubeconfig`);
+  writeFileSync(
+    kc,
+    readFileSync(kubeconfig, 'utf8').replace(/server: \S+/, `server: https://127.0.0.1:${port}`),
+  );
+  return { proxy, port, kc };
+}
+
 function logHas(a: AgentProcess, pattern: RegExp) {
   return eventually(`agent log ${pattern}`, async () => pattern.test(a.log), 15_000, 100);
 }
@@ -220,14 +233,7 @@ describe('kreboot agent on a kwok node', () => {
 
   it('keeps running while the API server is unreachable and recovers when it returns', async () => {
     const name = await newNode();
-    const server = new URL(readFileSync(kubeconfig, 'utf8').match(/server: (\S+)/)![1]!);
-    const proxy = new TcpProxy('127.0.0.1', Number(server.port));
-    const port = await proxy.start();
-    const kc = join(root, `${name}-kubeconfig`);
-    writeFileSync(
-      kc,
-      readFileSync(kubeconfig, 'utf8').replace(/server: \S+/, `server: https://127.0.0.1:${port}`),
-    );
+    const { proxy, port, kc } = await viaProxy(name);
     const a = (await agentFor(name, 'boot-1', ['--watch-silence-timeout=5s'], kc)).start();
     await conditionIs(name, 'False');
 
@@ -245,14 +251,7 @@ describe('kreboot agent on a kwok node', () => {
 
   it('relists when its watch goes silent (a blackholed connection), and catches up', async () => {
     const name = await newNode();
-    const server = new URL(readFileSync(kubeconfig, 'utf8').match(/server: (\S+)/)![1]!);
-    const proxy = new TcpProxy('127.0.0.1', Number(server.port));
-    const port = await proxy.start();
-    const kc = join(root, `${name}-kubeconfig`);
-    writeFileSync(
-      kc,
-      readFileSync(kubeconfig, 'utf8').replace(/server: \S+/, `server: https://127.0.0.1:${port}`),
-    );
+    const { proxy, port, kc } = await viaProxy(name);
     const a = (await agentFor(name, 'boot-1', ['--watch-silence-timeout=3s'], kc)).start();
     await conditionIs(name, 'False');
     proxy.pause();
