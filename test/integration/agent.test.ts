@@ -95,15 +95,31 @@ describe('kreboot agent on a kwok node', () => {
     const name = await newNode();
     const a = (await agentFor(name)).start();
     await conditionIs(name, 'False', R.none);
-    expect(annotation(await read(name), A.bootId)).toBe('boot-1');
+    // The condition (status) and the annotations (metadata) are two writes, the condition first.
+    await eventually(
+      'boot-id annotation',
+      async () => annotation(await read(name), A.bootId) === 'boot-1',
+      10_000,
+      100,
+    );
     writeFileSync(a.sentinel, '');
     await conditionIs(name, 'True', R.sentinelFile);
-    const since = annotation(await read(name), A.rebootRequiredSince);
-    expect(Date.parse(since!)).toBeGreaterThan(Date.now() - 60_000);
+    const since = await eventually(
+      'reboot-required-since set',
+      async () => annotation(await read(name), A.rebootRequiredSince),
+      10_000,
+      100,
+    );
+    expect(Date.parse(since)).toBeGreaterThan(Date.now() - 60_000);
     unlinkSync(a.sentinel);
     const c = await conditionIs(name, 'False', R.none);
     expect(c.message).toContain('absent');
-    expect(annotation(await read(name), A.rebootRequiredSince)).toBeUndefined();
+    await eventually(
+      'reboot-required-since removed',
+      async () => annotation(await read(name), A.rebootRequiredSince) === undefined,
+      10_000,
+      100,
+    );
   });
 
   it('re-asserts its condition when something erases it, and leaves other conditions alone', async () => {
