@@ -76,7 +76,7 @@ export const TEST_RULES = `groups:
     labels: {severity: critical}
 `;
 
-class Proc {
+export class Proc {
   child: ChildProcess | undefined;
   log = '';
   constructor(
@@ -101,7 +101,7 @@ class Proc {
   }
 }
 
-async function waitHttp(url: string, proc: Proc, what: string, timeoutMs = 30_000): Promise<void> {
+export async function waitHttp(url: string, proc: Proc, what: string, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     try {

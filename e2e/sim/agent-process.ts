@@ -17,6 +17,8 @@ export interface AgentProcessOptions {
   extraArgs?: string[];
   env?: Record<string, string>;
   logLevel?: 'debug' | 'info';
+  /** A fixed port keeps the scrape target stable across the agent's restarts; 0 = any free port. */
+  metricsPort?: number;
 }
 
 export class AgentProcess extends LoggedProcess {
@@ -56,7 +58,7 @@ export class AgentProcess extends LoggedProcess {
       `--boot-id-file=${join(o.dir, 'boot_id')}`,
       '--direct',
       `--reboot-command=echo "$(date +%s.%N)" >> ${this.rebootMarker}`,
-      '--metrics-port=0',
+      `--metrics-port=${o.metricsPort ?? 0}`,
       `--log-level=${o.logLevel ?? 'debug'}`,
       ...(o.extraArgs ?? []),
     ];

@@ -22,6 +22,14 @@ export interface SimulatedNodeOptions {
   /** How long the host stays down. */
   downMs?: number;
   agentArgs?: string[];
+  agentMetricsPort?: number;
+  /**
+   * The agent's identity, fetched before each start as a kubelet projects a fresh service-account token into
+   * the restarted container: returns the kubeconfig path to use. Without it the agent uses `kubeconfig`.
+   */
+  credentials?: () => Promise<string>;
+  /** Called when the host powers off, before anything else changes: lets a test check what was left on it. */
+  onPowerOff?: (sim: SimulatedNode) => Promise<void> | void;
 }
 
 export class SimulatedNode {
@@ -44,6 +52,7 @@ export class SimulatedNode {
       bootId: this.bootId,
       extraArgs: opts.agentArgs,
       logLevel: 'info',
+      metricsPort: opts.agentMetricsPort,
     });
   }
 
@@ -63,8 +72,20 @@ export class SimulatedNode {
       }),
     });
     await this.setBootIdStatus();
-    this.agent.start();
+    await this.startAgent();
     this.timer = setInterval(() => void this.poll(), 50);
+  }
+
+  private async startAgent(): Promise<void> {
+    if (this.opts.credentials) this.agent.opts.kubeconfig = await this.opts.credentials();
+    this.agent.start();
+  }
+
+  /** The agent process dies and comes back (an OOM kill, a DaemonSet rollout), the host stays up. */
+  async restartAgent(gapMs = 500): Promise<void> {
+    await this.agent.stop('SIGKILL');
+    await new Promise((r) => setTimeout(r, gapMs));
+    await this.startAgent();
   }
 
   needReboot(): void {
@@ -125,6 +146,7 @@ export class SimulatedNode {
   /** The host goes down and (unless told otherwise) comes back in a new boot. */
   async reboot(): Promise<void> {
     await this.agent.stop('SIGKILL');
+    await this.opts.onPowerOff?.(this);
     await this.setPower(false, 'Unknown');
     if (this.neverComeBack) return;
     await new Promise((r) => setTimeout(r, this.opts.downMs ?? 500));
@@ -135,7 +157,7 @@ export class SimulatedNode {
     // kwok's node-initialize stage turns it Ready again once power is back.
     await this.setPower(true, 'True');
     this.rebootsDone++;
-    this.agent.start();
+    await this.startAgent();
   }
 
   async destroy(): Promise<void> {

@@ -1,0 +1,439 @@
+// The acceptance scenarios, end to end: kreboot installed from the repo's files on a real control plane, real
+// agents (their own bound tokens) on kwok nodes with the reboot simulator, two real controller replicas (the
+// controller service account's token), workloads with PDBs, the example MaintenanceWindow, and a real
+// Prometheus scraping all of it. Every scenario's World samples the invariants every 100 ms throughout.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  Annotations,
+  Conditions,
+  ControllerConditions,
+  RebootRequiredReasons,
+} from '../operator/protocol.ts';
+import { ControlPlane } from './cluster/controlplane.ts';
+import { Exporter } from './prom/prometheus.ts';
+import type { SimulatedNode } from './sim/simulated-node.ts';
+import { installKreboot, kubectl } from './world/install.ts';
+import { SAMPLE_EVERY_MS, World, type WorldOptions } from './world/world.ts';
+
+const root = mkdtempSync(join(tmpdir(), 'kreboot-e2e-'));
+let cp: ControlPlane;
+let world: World | undefined;
+let count = 0;
+
+beforeAll(async () => {
+  cp = await ControlPlane.start({ dir: join(root, 'cluster') });
+  installKreboot(cp.kubeconfig);
+});
+
+afterEach(async (ctx) => {
+  if (ctx.task.result?.state === 'fail' && world) {
+    process.stderr.write(`violations: ${world.violations.join('\n')}\n${world.logs().slice(-30_000)}\n`);
+  }
+  await world?.stop();
+  world = undefined;
+});
+
+afterAll(async () => {
+  await cp?.stop();
+  rmSync(root, { recursive: true, force: true });
+});
+
+async function startWorld(opts: Partial<WorldOptions> & { nodes: number }): Promise<World> {
+  const name = `s${++count}`;
+  world = await new World({ kubeconfig: cp.kubeconfig, root: join(root, name), name, ...opts }).start();
+  return world;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const phaseOf = async (w: World, s: SimulatedNode) =>
+  (await w.node(s.name)).metadata.annotations?.[Annotations.phase];
+
+/** What every scenario must show at the end: the invariants held, sampled often enough to mean it. */
+function invariantsHeld(w: World) {
+  expect(w.violations).toEqual([]);
+  expect(w.maxDisrupted).toBeLessThanOrEqual(w.budget);
+  expect(w.samples).toBeGreaterThan(10);
+  // Sampled at least every 250 ms (one slow sample during an API-server restart is allowed for separately).
+  expect(w.maxSampleGapMs).toBeLessThanOrEqual(250 + SAMPLE_EVERY_MS);
+}
+
+async function promValue(w: World, expr: string): Promise<number | undefined> {
+  const r = await w.prom!.query(expr);
+  return r.length ? Number(r[0]!.value[1]) : undefined;
+}
+
+describe('e2e scenarios', () => {
+  it('1: every pending node is rebooted exactly once, cordoned once, schedulable again; Prometheus saw it all', async () => {
+    const w = await startWorld({ nodes: 4 });
+    const pending = w.sims.slice(0, 3);
+    for (const s of pending) s.needReboot();
+    await w.startControllers();
+    await w.allDone(pending);
+    expect(w.sims.map((s) => s.agent.reboots())).toEqual([1, 1, 1, 0]);
+    for (const s of pending) expect(w.cordons.get(s.name)).toBe(1);
+    for (const n of await w.nodes()) expect(n.spec?.unschedulable ?? false).toBe(false);
+    expect(w.maxDisrupted).toBe(1);
+    expect(w.minWebReady).toBeGreaterThanOrEqual(w.workloads!.webMinAvailable);
+    invariantsHeld(w);
+    // The real Prometheus scraped every agent (across their restarts) and both controllers.
+    await w.until(
+      'Prometheus counted 3 successful reboots',
+      async () => (await promValue(w, 'sum(max by (pod) (kreboot_reboots_total{result="success"}))')) === 3,
+    );
+    expect(await promValue(w, 'count(up{job="kreboot-agent"} == 1)')).toBe(4);
+    expect(await promValue(w, 'count(up{job="kreboot-controller"} == 1)')).toBe(2);
+    expect(await promValue(w, 'sum(kreboot_leader)')).toBe(1);
+    expect(await promValue(w, 'sum(kreboot_agent_reboots_total)')).toBe(3);
+  });
+
+  it('2: never more disrupted nodes than the budget at concurrency 2, and the budget is used', async () => {
+    const w = await startWorld({ nodes: 5, concurrency: 2 });
+    const pending = w.sims.slice(0, 4);
+    for (const s of pending) s.needReboot();
+    await w.startControllers(['--min-phase-time=500ms']);
+    await w.allDone(pending);
+    expect(w.maxDisrupted).toBe(2);
+    expect(w.sims.map((s) => s.agent.reboots())).toEqual([1, 1, 1, 1, 0]);
+    invariantsHeld(w);
+  });
+
+  it('3: a node a person cordoned beforehand is rebooted and stays cordoned', async () => {
+    const w = await startWorld({ nodes: 3, preCordoned: [0] });
+    for (const s of w.sims) s.needReboot();
+    await w.startControllers();
+    await w.allDone(w.sims);
+    const [pre, ...others] = await Promise.all(w.sims.map((s) => w.node(s.name)));
+    expect(pre!.spec?.unschedulable).toBe(true);
+    for (const n of others) expect(n.spec?.unschedulable ?? false).toBe(false);
+    expect(w.sims.map((s) => s.agent.reboots())).toEqual([1, 1, 1]);
+    invariantsHeld(w);
+  });
+
+  it('4: a blocking pod blocks its node only; deleting it lets the node go', async () => {
+    const w = await startWorld({ nodes: 3 });
+    const [blocked, ...free] = w.sims as [SimulatedNode, ...SimulatedNode[]];
+    const ns = w.workloads!.ns;
+    kubectl(
+      cp.kubeconfig,
+      ['-n', ns, 'apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'nightly-backup', labels: { 'kreboot.e2e/blocks-reboot': 'true' } },
+        spec: { nodeName: blocked.name, containers: [{ name: 'c', image: 'registry.invalid/backup:1' }] },
+      }),
+    );
+    blocked.needReboot();
+    await sleep(1100); // waits longest: it would go first
+    for (const s of free) s.needReboot();
+    await w.startControllers(['--blocking-pod-selector=kreboot.e2e/blocks-reboot=true']);
+    await w.allDone(free);
+    expect(blocked.agent.reboots()).toBe(0);
+    expect(await phaseOf(w, blocked)).toBeUndefined();
+    await w.until(
+      'blocked reason exported',
+      async () => (await promValue(w, 'max(kreboot_blocked_nodes{reason="blocking-pod"})')) === 1,
+    );
+    kubectl(cp.kubeconfig, ['-n', ns, 'delete', 'pod', 'nightly-backup', '--wait=false']);
+    await w.allDone([blocked]);
+    expect(w.sims.map((s) => s.agent.reboots())).toEqual([1, 1, 1]);
+    invariantsHeld(w);
+  });
+
+  it('5: a firing alert blocks everything; clearing it resumes', async () => {
+    const exporter = new Exporter();
+    const port = await exporter.start();
+    exporter.set('storage_degraded', 1);
+    try {
+      const w = await startWorld({
+        nodes: 3,
+        exporter: {
+          port,
+          rules: `groups:
+- name: cluster
+  interval: 1s
+  rules:
+  - alert: StorageDegraded
+    expr: storage_degraded > 0
+    for: 0s
+    labels: {severity: critical}
+`,
+        },
+      });
+      for (const s of w.sims) s.needReboot();
+      await w.until(
+        'alert firing in Prometheus',
+        async () =>
+          (await promValue(w, 'count(ALERTS{alertname="StorageDegraded",alertstate="firing"})')) === 1,
+      );
+      await w.startControllers([`--prometheus-url=${w.prom!.url}`, '--alert-poll-period=1s']);
+      await w.until(
+        'alert reason exported',
+        async () => (await promValue(w, 'max(kreboot_blocked_nodes{reason="alert"})')) === 3,
+      );
+      await sleep(3000);
+      expect(w.startedAt.size).toBe(0);
+      expect(w.sims.map((s) => s.agent.reboots())).toEqual([0, 0, 0]);
+      exporter.set('storage_degraded', 0);
+      await w.allDone(w.sims);
+      expect(w.sims.map((s) => s.agent.reboots())).toEqual([1, 1, 1]);
+      invariantsHeld(w);
+    } finally {
+      await exporter.stop();
+    }
+  });
+
+  it('6: window closed → nothing starts; suspended or excluded → nothing; open → starts', async () => {
+    const w = await startWorld({ nodes: 2, window: false });
+    const hour = (new Date().getUTCHours() + 12) % 24;
+    const now = Date.now();
+    const win = (spec: Record<string, unknown>) =>
+      kubectl(
+        cp.kubeconfig,
+        ['apply', '-f', '-'],
+        JSON.stringify({
+          apiVersion: 'kreboot.io/v1alpha1',
+          kind: 'MaintenanceWindow',
+          metadata: { name: `${w.opts.name}-window`, labels: { 'kreboot.e2e/world': w.opts.name } },
+          spec,
+        }),
+      );
+    win({ schedule: `0 ${hour} * * *`, duration: '1h', timeZone: 'UTC' });
+    for (const s of w.sims) s.needReboot();
+    await w.startControllers();
+    const blockedBy = async (reason: string) =>
+      w.until(
+        `both nodes blocked by ${reason}`,
+        async () => (await promValue(w, `max(kreboot_blocked_nodes{reason="${reason}"})`)) === 2,
+      );
+    await blockedBy('window');
+    const open = { schedule: '@hourly', duration: '2h', timeZone: 'UTC' };
+    win({ ...open, suspend: true });
+    await sleep(3000);
+    await blockedBy('window');
+    win({
+      ...open,
+      exclusions: [
+        {
+          start: new Date(now - 3600_000).toISOString(),
+          end: new Date(now + 3600_000).toISOString(),
+          reason: 'freeze',
+        },
+      ],
+    });
+    await sleep(3000);
+    await blockedBy('window');
+    expect(w.startedAt.size).toBe(0);
+    expect(w.sims.map((s) => s.agent.reboots())).toEqual([0, 0]);
+    win(open);
+    await w.allDone(w.sims);
+    expect(w.sims.map((s) => s.agent.reboots())).toEqual([1, 1]);
+    invariantsHeld(w);
+  });
+
+  it('7: SIGKILL of the leader during a drain → the other replica finishes; no node rebooted twice', async () => {
+    const w = await startWorld({ nodes: 3 });
+    for (const s of w.sims) s.needReboot();
+    await w.startControllers(['--min-phase-time=2s']);
+    const first = await w.until(
+      'a node draining',
+      async () => {
+        for (const s of w.sims) if ((await phaseOf(w, s)) === 'draining') return s;
+        return undefined;
+      },
+      60_000,
+      50,
+    );
+    const leader = await w.leader();
+    expect(leader).toBeDefined();
+    await leader!.stop('SIGKILL');
+    await w.allDone(w.sims);
+    expect(first.agent.reboots()).toBe(1);
+    expect(w.sims.map((s) => s.agent.reboots())).toEqual([1, 1, 1]);
+    expect(w.controllers.find((c) => c.running)!.log).toContain('became the leader');
+    invariantsHeld(w);
+  });
+
+  it('8: a node that never comes back halts the rollout, with condition, Event and metric', async () => {
+    const w = await startWorld({ nodes: 3 });
+    const [lost, ...waiting] = w.sims as [SimulatedNode, ...SimulatedNode[]];
+    lost.neverComeBack = true;
+    lost.needReboot();
+    await sleep(1100);
+    for (const s of waiting) s.needReboot();
+    await w.startControllers(['--reboot-timeout=4s']);
+    const halted = await w.until(
+      'halted',
+      async () => (await w.lockAnnotations())[Annotations.halted],
+      60_000,
+    );
+    expect(halted).toContain(lost.name);
+    const n = await w.node(lost.name);
+    expect(n.status?.conditions?.find((c) => c.type === ControllerConditions.rebootFailed)?.status).toBe(
+      'True',
+    );
+    expect(
+      (await w.events(lost.name)).some((e) => e.reason === 'RolloutHalted' && e.type === 'Warning'),
+    ).toBe(true);
+    await w.until(
+      'halted in Prometheus',
+      async () => (await promValue(w, 'max(kreboot_rollout_halted)')) === 1,
+    );
+    // The repo's KrebootRolloutHalted alert fires from it.
+    await w.until(
+      'KrebootRolloutHalted alert',
+      async () => (await promValue(w, 'count(ALERTS{alertname="KrebootRolloutHalted"})')) === 1,
+    );
+    await sleep(3000);
+    for (const s of waiting) {
+      expect(await phaseOf(w, s)).toBeUndefined();
+      expect(s.agent.reboots()).toBe(0);
+    }
+    invariantsHeld(w);
+  });
+
+  it('9: a PDB allowing no disruption → its node is passed over, then handled per the drain-timeout policy', async () => {
+    const w = await startWorld({ nodes: 3 });
+    const [guarded, ...others] = w.sims as [SimulatedNode, ...SimulatedNode[]];
+    const ns = w.workloads!.ns;
+    kubectl(
+      cp.kubeconfig,
+      ['-n', ns, 'apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'List',
+        items: [
+          {
+            apiVersion: 'apps/v1',
+            kind: 'Deployment',
+            metadata: { name: 'pinned' },
+            spec: {
+              replicas: 2,
+              selector: { matchLabels: { app: 'pinned' } },
+              template: {
+                metadata: { labels: { app: 'pinned' } },
+                spec: {
+                  nodeSelector: { 'kubernetes.io/hostname': guarded.name },
+                  terminationGracePeriodSeconds: 1,
+                  containers: [{ name: 'c', image: 'registry.invalid/db:1' }],
+                },
+              },
+            },
+          },
+          {
+            apiVersion: 'policy/v1',
+            kind: 'PodDisruptionBudget',
+            metadata: { name: 'pinned' },
+            spec: { minAvailable: 2, selector: { matchLabels: { app: 'pinned' } } },
+          },
+        ],
+      }),
+    );
+    await w.until('pinned PDB allows 0 with 2 healthy', async () => {
+      const s = JSON.parse(kubectl(cp.kubeconfig, ['-n', ns, 'get', 'pdb', 'pinned', '-o', 'json'])).status;
+      return s?.currentHealthy === 2 && s.disruptionsAllowed === 0;
+    });
+    guarded.needReboot();
+    await sleep(1100);
+    for (const s of others) s.needReboot();
+    await w.startControllers([
+      '--drain-timeout=3s',
+      '--drain-timeout-policy=abort',
+      '--retry-after-failure=10m',
+    ]);
+    await w.allDone(others);
+    expect(guarded.agent.reboots()).toBe(0);
+    expect(w.startedAt.has(guarded.name)).toBe(false);
+    await w.until(
+      'pdb reason exported',
+      async () => (await promValue(w, 'max(kreboot_blocked_nodes{reason="pdb"})')) === 1,
+    );
+    // Now the PDB allows one: the drain starts, evicts one pod, and the second eviction is refused for as long as
+    // its replacement cannot run (pinned to the cordoned node): the drain times out and the abort policy applies.
+    kubectl(cp.kubeconfig, [
+      '-n',
+      ns,
+      'patch',
+      'pdb',
+      'pinned',
+      '--type=merge',
+      '-p',
+      '{"spec":{"minAvailable":1}}',
+    ]);
+    const failure = await w.until(
+      'drain aborted',
+      async () => {
+        const n = await w.node(guarded.name);
+        const a = n.metadata.annotations ?? {};
+        return a[Annotations.lastFailure] && !a[Annotations.phase] && !n.spec?.unschedulable
+          ? a[Annotations.lastFailure]
+          : undefined;
+      },
+      60_000,
+    );
+    expect(failure).toMatch(/drain did not finish within 3s/);
+    expect(w.startedAt.has(guarded.name)).toBe(true);
+    expect(guarded.agent.reboots()).toBe(0);
+    await w.until('lock released', async () => (await w.lockEntries()).length === 0);
+    invariantsHeld(w);
+  });
+
+  it('10: an agent restarted mid-way and the API server restarted mid-rollout → everything recovers', async () => {
+    const w = await startWorld({ nodes: 3 });
+    for (const s of w.sims) s.needReboot();
+    await w.startControllers(['--min-phase-time=1500ms']);
+    const first = await w.until(
+      'a node draining',
+      async () => {
+        for (const s of w.sims) if ((await phaseOf(w, s)) === 'draining') return s;
+        return undefined;
+      },
+      60_000,
+      50,
+    );
+    await first.restartAgent(1000);
+    await w.until('first node done', async () => w.doneAt.has(first.name), 60_000);
+    const second = await w.until(
+      'next node in a phase',
+      async () => {
+        for (const s of w.sims) if (s !== first && (await phaseOf(w, s))) return s;
+        return undefined;
+      },
+      60_000,
+      50,
+    );
+    await cp.restart('kube-apiserver', 2000);
+    await w.allDone(w.sims, 180_000);
+    expect(second.agent.reboots()).toBe(1);
+    expect(w.sims.map((s) => s.agent.reboots())).toEqual([1, 1, 1]);
+    expect(w.violations).toEqual([]);
+    expect(w.maxDisrupted).toBeLessThanOrEqual(1);
+  });
+
+  it('11: the sentinel still present after a reboot → no reboot loop, and it is reported', async () => {
+    const w = await startWorld({ nodes: 2 });
+    const [stubborn, fine] = w.sims as [SimulatedNode, SimulatedNode];
+    stubborn.keepSentinelAfterReboot = true;
+    stubborn.needReboot();
+    await sleep(1100);
+    fine.needReboot();
+    await w.startControllers();
+    await w.allDone([stubborn, fine]);
+    const c = (await w.node(stubborn.name)).status?.conditions?.find(
+      (x) => x.type === Conditions.rebootRequired,
+    );
+    expect(c?.reason).toBe(RebootRequiredReasons.stillRequiredAfterReboot);
+    await w.until(
+      'reported in Prometheus',
+      async () =>
+        (await promValue(w, 'max(kreboot_blocked_nodes{reason="still-required-after-reboot"})')) === 1,
+    );
+    await sleep(4000);
+    expect(stubborn.agent.reboots()).toBe(1);
+    expect(fine.agent.reboots()).toBe(1);
+    invariantsHeld(w);
+  });
+});

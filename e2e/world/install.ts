@@ -1,0 +1,103 @@
+// kreboot installed from the repo's own files, and the identities its processes run with: service-account
+// tokens from the TokenRequest API (an agent's bound to its DaemonSet pod, so it carries the node claim the
+// ValidatingAdmissionPolicy checks), never the cluster-admin kubeconfig.
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import type { KubeHttp } from '../../operator/kube/http.ts';
+
+export const SYSTEM_NS = 'kreboot-system';
+export const CRD_FILE = 'crds/maintenancewindows.kreboot.io.yaml';
+export const BASE_DIR = 'deploy/base';
+export const EXAMPLE_WINDOW = 'deploy/examples/maintenancewindow.yaml';
+
+export function kubectl(kubeconfig: string, args: string[], input?: string): string {
+  const r = spawnSync('kubectl', ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8', input });
+  if (r.status !== 0) throw new Error(`kubectl ${args.join(' ')} failed: ${r.stderr.trim()}`);
+  return r.stdout;
+}
+
+/**
+ * Applies the CRD and deploy/base for real. The controller Deployment is scaled to 0 afterwards: its kwok pods
+ * cannot run kreboot; the harness's controller processes play its replicas, with its service account's tokens.
+ */
+export function installKreboot(kubeconfig: string, opts: { keepControllerPods?: boolean } = {}): void {
+  kubectl(kubeconfig, ['apply', '--server-side', '-f', CRD_FILE]);
+  kubectl(kubeconfig, ['wait', '--for=condition=Established', '--timeout=60s', '-f', CRD_FILE]);
+  kubectl(kubeconfig, ['apply', '--server-side', '-k', BASE_DIR]);
+  if (!opts.keepControllerPods)
+    kubectl(kubeconfig, ['-n', SYSTEM_NS, 'scale', 'deployment/kreboot-controller', '--replicas=0']);
+}
+
+/** The repo's example MaintenanceWindow, renamed and labelled for one simulated cluster, applied. */
+export function applyExampleWindow(kubeconfig: string, name: string, labels: Record<string, string>): void {
+  const w = parse(readFileSync(EXAMPLE_WINDOW, 'utf8'));
+  w.metadata.name = name;
+  w.metadata.labels = { ...(w.metadata.labels ?? {}), ...labels };
+  kubectl(kubeconfig, ['apply', '-f', '-'], JSON.stringify(w));
+}
+
+interface TokenRequestBody {
+  spec: {
+    expirationSeconds: number;
+    boundObjectRef?: { apiVersion: string; kind: string; name: string; uid: string };
+  };
+}
+
+export async function requestToken(
+  admin: KubeHttp,
+  serviceAccount: string,
+  boundPod?: { name: string; uid: string },
+): Promise<string> {
+  const body: TokenRequestBody & { apiVersion: string; kind: string } = {
+    apiVersion: 'authentication.k8s.io/v1',
+    kind: 'TokenRequest',
+    spec: {
+      expirationSeconds: 3600,
+      ...(boundPod && { boundObjectRef: { apiVersion: 'v1', kind: 'Pod', ...boundPod } }),
+    },
+  };
+  const tr = await admin.request<{ status: { token: string } }>(
+    `/api/v1/namespaces/${SYSTEM_NS}/serviceaccounts/${serviceAccount}/token`,
+    { method: 'POST', body },
+  );
+  return tr.status.token;
+}
+
+/** A kubeconfig with the admin kubeconfig's server and CA and the given token. */
+export function tokenKubeconfig(adminKubeconfig: string, token: string, path: string, user: string): string {
+  const admin = parse(readFileSync(adminKubeconfig, 'utf8'));
+  const cluster = admin.clusters[0].cluster;
+  const kc = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'sim', cluster }],
+    users: [{ name: user, user: { token } }],
+    contexts: [{ name: user, context: { cluster: 'sim', user } }],
+    'current-context': user,
+  };
+  writeFileSync(path, JSON.stringify(kc), { mode: 0o600 });
+  return path;
+}
+
+interface PodLite {
+  metadata: { name: string; uid: string; deletionTimestamp?: string };
+  status?: { phase?: string };
+}
+
+/** The agent DaemonSet's pod on a node, once the DaemonSet controller made it and kwok runs it. */
+export async function agentPodOn(admin: KubeHttp, node: string, timeoutMs = 60_000): Promise<PodLite> {
+  const deadline = Date.now() + timeoutMs;
+  const q = new URLSearchParams({
+    labelSelector: 'app.kubernetes.io/name=kreboot,app.kubernetes.io/component=agent',
+    fieldSelector: `spec.nodeName=${node}`,
+  });
+  for (;;) {
+    const list = await admin.request<{ items: PodLite[] }>(`/api/v1/namespaces/${SYSTEM_NS}/pods?${q}`);
+    const pod = list.items.find((p) => !p.metadata.deletionTimestamp);
+    if (pod) return pod;
+    if (Date.now() > deadline)
+      throw new Error(`no kreboot-agent DaemonSet pod on ${node} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}

@@ -1,0 +1,378 @@
+// A simulated cluster running kreboot as it would be deployed: the CRD and deploy/base applied from the repo,
+// kwok nodes each with a real agent process (its own token, bound to its DaemonSet pod) and the reboot
+// simulator, two real controller processes with the controller service account's token, workloads with a PDB,
+// the example MaintenanceWindow, and a real Prometheus scraping every agent and controller with the repo's
+// alert rules. A sampler checks the safety invariants every 100 ms while it runs.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { kubeconfigConnection } from '../../operator/kube/connection.ts';
+import { KubeHttp } from '../../operator/kube/http.ts';
+import type { NodeLite } from '../../operator/kube/types.ts';
+import { Annotations, Conditions } from '../../operator/protocol.ts';
+import { KrebootPrometheus } from '../prom/kreboot-prometheus.ts';
+import { freePort } from '../prom/prometheus.ts';
+import { ControllerProcess } from '../sim/controller-process.ts';
+import { SimulatedNode } from '../sim/simulated-node.ts';
+import { agentPodOn, applyExampleWindow, requestToken, SYSTEM_NS, tokenKubeconfig } from './install.ts';
+import { createWorkloads, isDaemonSetPod, isReady, type PodLite, type Workloads } from './workloads.ts';
+
+export const WORLD_LABEL = 'kreboot.e2e/world';
+export const SAMPLE_EVERY_MS = 100;
+
+export interface WorldOptions {
+  kubeconfig: string;
+  root: string;
+  name: string;
+  nodes: number;
+  /** The controller's --concurrency, and the disruption budget the sampler holds it to. */
+  concurrency?: number;
+  controllers?: number;
+  preCordoned?: number[];
+  downMs?: number;
+  workloads?: boolean;
+  window?: boolean;
+  prometheus?: boolean;
+  /** A test exporter for Prometheus to scrape, with alert rules of its own. */
+  exporter?: { port: number; rules: string };
+  /** Reboots a node may see before the sampler calls it a violation (a reboot loop or a double reboot). */
+  maxRebootsPerNode?: number;
+  /** Pods left on a node at power-off are a violation unless the drain policy says force. */
+  allowUndrainedReboot?: boolean;
+  nodeName?: (i: number) => string;
+}
+
+export class World {
+  readonly sims: SimulatedNode[] = [];
+  readonly controllers: ControllerProcess[] = [];
+  readonly selector: string;
+  readonly core: CoreV1Api;
+  http!: KubeHttp;
+  prom: KrebootPrometheus | undefined;
+  workloads: Workloads | undefined;
+  // Observations
+  samples = 0;
+  maxSampleGapMs = 0;
+  maxDisrupted = 0;
+  minWebReady = Number.POSITIVE_INFINITY;
+  readonly violations: string[] = [];
+  readonly cordons = new Map<string, number>();
+  /** When each node first entered a kreboot phase, and when it was done (back, new boot, no phase). */
+  readonly startedAt = new Map<string, number>();
+  readonly doneAt = new Map<string, number>();
+  private lastUnsched = new Map<string, boolean>();
+  private startBoot = new Map<string, string>();
+  private lastSample = 0;
+  private sampler: NodeJS.Timeout | undefined;
+  private sampling = false;
+  private controllerKubeconfig = '';
+
+  constructor(readonly opts: WorldOptions) {
+    this.selector = `${WORLD_LABEL}=${opts.name}`;
+    const kc = new KubeConfig();
+    kc.loadFromFile(opts.kubeconfig);
+    this.core = kc.makeApiClient(CoreV1Api);
+  }
+
+  get budget(): number {
+    return this.opts.concurrency ?? 1;
+  }
+
+  async start(): Promise<this> {
+    const o = this.opts;
+    mkdirSync(o.root, { recursive: true });
+    this.http = new KubeHttp(await kubeconfigConnection(o.kubeconfig));
+    if (o.prometheus !== false) {
+      this.prom = new KrebootPrometheus({ dir: join(o.root, 'prometheus'), exporter: o.exporter });
+      await this.prom.start();
+    }
+    const label = { [WORLD_LABEL]: o.name };
+    if (o.window !== false) applyExampleWindow(o.kubeconfig, `${o.name}-anytime`, label);
+    const agentTargets: Array<{ address: string; labels: Record<string, string> }> = [];
+    for (let i = 0; i < o.nodes; i++) {
+      const name = o.nodeName?.(i) ?? `${o.name}-${i}`;
+      const dir = join(o.root, name);
+      mkdirSync(dir, { recursive: true });
+      const port = await freePort();
+      const sim: SimulatedNode = new SimulatedNode({
+        name,
+        dir,
+        kubeconfig: o.kubeconfig,
+        core: this.core,
+        http: this.http,
+        labels: label,
+        unschedulable: o.preCordoned?.includes(i),
+        downMs: o.downMs ?? 1000,
+        agentMetricsPort: port,
+        credentials: () => this.agentCredentials(name, dir),
+        onPowerOff: (s) => this.checkDrained(s),
+      });
+      agentTargets.push({ address: `127.0.0.1:${port}`, labels: { node: name } });
+      this.sims.push(sim);
+    }
+    // Nodes first (the DaemonSet needs them to place the agent pods whose tokens the agents use), then agents.
+    await Promise.all(this.sims.map((s) => s.create()));
+    this.prom?.setTargets('kreboot-agent', agentTargets);
+    if (o.workloads !== false)
+      this.workloads = await createWorkloads(this.http, `${o.name}-apps`, label, o.nodes);
+    await this.until('every node Ready with its agent reporting, workloads running', async () => {
+      const nodes = await this.nodes();
+      const reported =
+        nodes.length === o.nodes &&
+        nodes.every(
+          (n) =>
+            n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') &&
+            n.status?.conditions?.some((c) => c.type === Conditions.rebootRequired),
+        );
+      if (!reported || !this.workloads) return reported;
+      const pods = await this.pods();
+      return (
+        pods.filter((p) => p.metadata.labels?.app === 'web' && isReady(p)).length ===
+        this.workloads.webReplicas
+      );
+    });
+    for (const s of this.sims) this.startBoot.set(s.name, s.bootId);
+    this.lastSample = Date.now();
+    this.sampler = setInterval(() => void this.sample(), SAMPLE_EVERY_MS);
+    return this;
+  }
+
+  private async agentCredentials(node: string, dir: string): Promise<string> {
+    const pod = await agentPodOn(this.http, node);
+    const token = await requestToken(this.http, 'kreboot-agent', pod.metadata);
+    return tokenKubeconfig(this.opts.kubeconfig, token, join(dir, 'agent-kubeconfig'), `agent-${node}`);
+  }
+
+  /** Starts controller replicas as deploy/base runs them: the controller service account, kreboot-system. */
+  async startControllers(args: string[] = [], n = this.opts.controllers ?? 2): Promise<void> {
+    if (!this.controllerKubeconfig) {
+      const token = await requestToken(this.http, 'kreboot-controller');
+      this.controllerKubeconfig = tokenKubeconfig(
+        this.opts.kubeconfig,
+        token,
+        join(this.opts.root, 'controller-kubeconfig'),
+        'kreboot-controller',
+      );
+    }
+    for (let i = 0; i < n; i++) {
+      const c = new ControllerProcess({
+        identity: `${this.opts.name}-controller-${this.controllers.length}`,
+        kubeconfig: this.controllerKubeconfig,
+        namespace: SYSTEM_NS,
+        nodeSelector: this.selector,
+        metricsPort: await freePort(),
+        args: [
+          `--concurrency=${this.budget}`,
+          `--window-selector=${this.selector}`,
+          '--log-level=info',
+          ...args,
+        ],
+      });
+      c.start();
+      this.controllers.push(c);
+    }
+    this.prom?.setTargets(
+      'kreboot-controller',
+      this.controllers.map((c) => ({
+        address: `127.0.0.1:${c.opts.metricsPort}`,
+        labels: { pod: c.opts.identity },
+      })),
+    );
+  }
+
+  async nodes(): Promise<NodeLite[]> {
+    const q = new URLSearchParams({ labelSelector: this.selector });
+    return (await this.http.request<{ items: NodeLite[] }>(`/api/v1/nodes?${q}`)).items;
+  }
+
+  async node(name: string): Promise<NodeLite> {
+    return this.http.request<NodeLite>(`/api/v1/nodes/${name}`);
+  }
+
+  async pods(): Promise<PodLite[]> {
+    if (!this.workloads) return [];
+    return (await this.http.request<{ items: PodLite[] }>(`/api/v1/namespaces/${this.workloads.ns}/pods`))
+      .items;
+  }
+
+  async until<T>(
+    what: string,
+    fn: () => Promise<T | undefined | null | false>,
+    timeoutMs = 60_000,
+    everyMs = 200,
+  ): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    let last: unknown;
+    while (Date.now() < deadline) {
+      try {
+        const v = await fn();
+        if (v) return v;
+        last = v;
+      } catch (err) {
+        last = err;
+      }
+      await new Promise((r) => setTimeout(r, everyMs));
+    }
+    throw new Error(
+      `timed out after ${timeoutMs} ms waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`,
+    );
+  }
+
+  private async sample(): Promise<void> {
+    if (this.sampling) return;
+    this.sampling = true;
+    try {
+      const [nodes, pods] = await Promise.all([this.nodes(), this.pods()]);
+      const now = Date.now();
+      this.maxSampleGapMs = Math.max(this.maxSampleGapMs, now - this.lastSample);
+      this.lastSample = now;
+      this.samples++;
+      let disrupted = 0;
+      for (const n of nodes) {
+        const name = n.metadata.name;
+        const phase = n.metadata.annotations?.[Annotations.phase];
+        const ready = n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+        if (phase || !ready) disrupted++;
+        if (phase && !this.startedAt.has(name)) this.startedAt.set(name, now);
+        if (
+          !phase &&
+          ready &&
+          this.startedAt.has(name) &&
+          !this.doneAt.has(name) &&
+          n.status?.nodeInfo?.bootID !== this.startBoot.get(name)
+        )
+          this.doneAt.set(name, now);
+        const unsched = n.spec?.unschedulable === true;
+        if (unsched && this.lastUnsched.get(name) === false)
+          this.cordons.set(name, (this.cordons.get(name) ?? 0) + 1);
+        this.lastUnsched.set(name, unsched);
+      }
+      this.maxDisrupted = Math.max(this.maxDisrupted, disrupted);
+      if (disrupted > this.budget)
+        this.violate(`${disrupted} nodes disrupted at once, budget ${this.budget}`);
+      const max = this.opts.maxRebootsPerNode ?? 1;
+      for (const s of this.sims) {
+        if (s.agent.reboots() > max)
+          this.violate(`${s.name} rebooted ${s.agent.reboots()} times (at most ${max})`);
+      }
+      if (this.workloads) {
+        const ready = pods.filter((p) => p.metadata.labels?.app === 'web' && isReady(p)).length;
+        this.minWebReady = Math.min(this.minWebReady, ready);
+        if (ready < this.workloads.webMinAvailable)
+          this.violate(`web has ${ready} ready pods, its PDB wants ${this.workloads.webMinAvailable}`);
+      }
+    } catch {
+      // A failed sample (API server restarting) is not a finding; the gap shows in maxSampleGapMs.
+    } finally {
+      this.sampling = false;
+    }
+  }
+
+  private violate(what: string): void {
+    const line = `${new Date().toISOString()} ${what}`;
+    // One line per distinct finding: a stuck violation would otherwise repeat ten times a second.
+    if (!this.violations.some((v) => v.endsWith(what))) this.violations.push(line);
+  }
+
+  /** Invariant 4: no reboot before the drain finished; DaemonSet pods stay, as kubectl drain leaves them. */
+  private async checkDrained(s: SimulatedNode): Promise<void> {
+    if (this.opts.allowUndrainedReboot) return;
+    const q = new URLSearchParams({ fieldSelector: `spec.nodeName=${s.name}` });
+    const pods = await this.http
+      .request<{ items: PodLite[] }>(`/api/v1/pods?${q}`)
+      .then((l) => l.items)
+      .catch(() => []);
+    const left = pods.filter((p) => !isDaemonSetPod(p) && !p.metadata.deletionTimestamp);
+    if (left.length)
+      this.violate(
+        `${s.name} rebooted with pods not drained: ${left.map((p) => p.metadata.name).join(', ')}`,
+      );
+  }
+
+  /** Every given node rebooted, back, released and uncordoned as found. */
+  async allDone(sims: SimulatedNode[], timeoutMs = 120_000): Promise<void> {
+    await this.until(
+      `${sims.map((s) => s.name).join(', ')} rebooted and released`,
+      async () => {
+        if (!sims.every((s) => s.rebootsDone >= 1 && this.doneAt.has(s.name))) return false;
+        const lock = await this.lockEntries();
+        return lock.length === 0;
+      },
+      timeoutMs,
+      250,
+    );
+  }
+
+  async lockAnnotations(): Promise<Record<string, string>> {
+    const lease = await this.http
+      .request<{ metadata: { annotations?: Record<string, string> } }>(
+        `/apis/coordination.k8s.io/v1/namespaces/${SYSTEM_NS}/leases/kreboot-lock`,
+      )
+      .catch(() => undefined);
+    return lease?.metadata.annotations ?? {};
+  }
+
+  async lockEntries(): Promise<Array<{ node: string }>> {
+    return JSON.parse((await this.lockAnnotations())[Annotations.lockEntries] ?? '[]');
+  }
+
+  async leader(): Promise<ControllerProcess | undefined> {
+    const lease = await this.http
+      .request<{ spec: { holderIdentity?: string } }>(
+        `/apis/coordination.k8s.io/v1/namespaces/${SYSTEM_NS}/leases/kreboot-controller`,
+      )
+      .catch(() => undefined);
+    return this.controllers.find((c) => c.opts.identity === lease?.spec.holderIdentity && c.running);
+  }
+
+  async events(node: string): Promise<Array<{ reason: string; type: string; message: string }>> {
+    const q = new URLSearchParams({ fieldSelector: `involvedObject.name=${node}` });
+    return (
+      await this.http.request<{ items: Array<{ reason: string; type: string; message: string }> }>(
+        `/api/v1/namespaces/default/events?${q}`,
+      )
+    ).items;
+  }
+
+  /** Makespan and its ideal (the sum of each node's measured time from start to done, over the budget). */
+  timings(): { makespanMs: number; idealMs: number } {
+    const done = [...this.doneAt.entries()];
+    if (!done.length) return { makespanMs: 0, idealMs: 0 };
+    const starts = done.map(([n]) => this.startedAt.get(n)!);
+    const makespanMs = Math.max(...done.map(([, t]) => t)) - Math.min(...starts);
+    const busy = done.reduce((s, [n, t]) => s + (t - this.startedAt.get(n)!), 0);
+    return { makespanMs, idealMs: busy / this.budget };
+  }
+
+  logs(): string {
+    return [
+      ...this.controllers.map((c) => `--- ${c.opts.identity}\n${c.log.slice(-8000)}`),
+      ...this.sims.map((s) => `--- agent ${s.name}\n${s.agent.log.slice(-3000)}`),
+    ].join('\n');
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.sampler);
+    await Promise.all(this.controllers.map((c) => c.stop('SIGKILL')));
+    await Promise.all(this.sims.map((s) => s.destroy()));
+    await this.prom?.stop();
+    // The next world in this cluster starts from a clean slate: no lock, no leader, no window of ours.
+    for (const lease of ['kreboot-lock', 'kreboot-controller'])
+      await this.http
+        .request(`/apis/coordination.k8s.io/v1/namespaces/${SYSTEM_NS}/leases/${lease}`, { method: 'DELETE' })
+        .catch(() => {});
+    await this.http
+      .request(
+        `/apis/kreboot.io/v1alpha1/maintenancewindows?${new URLSearchParams({ labelSelector: this.selector })}`,
+        {
+          method: 'DELETE',
+        },
+      )
+      .catch(() => {});
+    if (this.workloads)
+      await this.http
+        .request(`/api/v1/namespaces/${this.workloads.ns}`, { method: 'DELETE' })
+        .catch(() => {});
+    this.http?.close();
+  }
+}
