@@ -25,7 +25,7 @@ let count = 0;
 
 beforeAll(async () => {
   cp = await ControlPlane.start({ dir: join(root, 'cluster') });
-  installKreboot(cp.kubeconfig);
+  await installKreboot(cp.kubeconfig);
 });
 
 afterEach(async (ctx) => {
@@ -70,6 +70,11 @@ describe('e2e scenarios', () => {
     const w = await startWorld({ nodes: 4 });
     const pending = w.sims.slice(0, 3);
     for (const s of pending) s.needReboot();
+    // What on-call sees first: three agents saying so, in Prometheus.
+    await w.until(
+      'Prometheus sees 3 nodes needing a reboot',
+      async () => (await promValue(w, 'sum(kreboot_reboot_required)')) === 3,
+    );
     await w.startControllers();
     await w.allDone(pending);
     expect(w.sims.map((s) => s.agent.reboots())).toEqual([1, 1, 1, 0]);
@@ -86,7 +91,9 @@ describe('e2e scenarios', () => {
     expect(await promValue(w, 'count(up{job="kreboot-agent"} == 1)')).toBe(4);
     expect(await promValue(w, 'count(up{job="kreboot-controller"} == 1)')).toBe(2);
     expect(await promValue(w, 'sum(kreboot_leader)')).toBe(1);
-    expect(await promValue(w, 'sum(kreboot_agent_reboots_total)')).toBe(3);
+    // Each agent said "reboot required" until its reboot (the agent's own counters die with the host).
+    expect(await promValue(w, 'count(max_over_time(kreboot_reboot_required[10m]) == 1)')).toBe(3);
+    expect(await promValue(w, 'sum(kreboot_reboot_required)')).toBe(0);
   });
 
   it('2: never more disrupted nodes than the budget at concurrency 2, and the budget is used', async () => {
@@ -116,7 +123,7 @@ describe('e2e scenarios', () => {
     const w = await startWorld({ nodes: 3 });
     const [blocked, ...free] = w.sims as [SimulatedNode, ...SimulatedNode[]];
     const ns = w.workloads!.ns;
-    kubectl(
+    await kubectl(
       cp.kubeconfig,
       ['-n', ns, 'apply', '-f', '-'],
       JSON.stringify({
@@ -137,7 +144,7 @@ describe('e2e scenarios', () => {
       'blocked reason exported',
       async () => (await promValue(w, 'max(kreboot_blocked_nodes{reason="blocking-pod"})')) === 1,
     );
-    kubectl(cp.kubeconfig, ['-n', ns, 'delete', 'pod', 'nightly-backup', '--wait=false']);
+    await kubectl(cp.kubeconfig, ['-n', ns, 'delete', 'pod', 'nightly-backup', '--wait=false']);
     await w.allDone([blocked]);
     expect(w.sims.map((s) => s.agent.reboots())).toEqual([1, 1, 1]);
     invariantsHeld(w);
@@ -201,7 +208,7 @@ describe('e2e scenarios', () => {
           spec,
         }),
       );
-    win({ schedule: `0 ${hour} * * *`, duration: '1h', timeZone: 'UTC' });
+    await win({ schedule: `0 ${hour} * * *`, duration: '1h', timeZone: 'UTC' });
     for (const s of w.sims) s.needReboot();
     await w.startControllers();
     const blockedBy = async (reason: string) =>
@@ -211,10 +218,10 @@ describe('e2e scenarios', () => {
       );
     await blockedBy('window');
     const open = { schedule: '@hourly', duration: '2h', timeZone: 'UTC' };
-    win({ ...open, suspend: true });
+    await win({ ...open, suspend: true });
     await sleep(3000);
     await blockedBy('window');
-    win({
+    await win({
       ...open,
       exclusions: [
         {
@@ -228,7 +235,7 @@ describe('e2e scenarios', () => {
     await blockedBy('window');
     expect(w.startedAt.size).toBe(0);
     expect(w.sims.map((s) => s.agent.reboots())).toEqual([0, 0]);
-    win(open);
+    await win(open);
     await w.allDone(w.sims);
     expect(w.sims.map((s) => s.agent.reboots())).toEqual([1, 1]);
     invariantsHeld(w);
@@ -299,7 +306,7 @@ describe('e2e scenarios', () => {
     const w = await startWorld({ nodes: 3 });
     const [guarded, ...others] = w.sims as [SimulatedNode, ...SimulatedNode[]];
     const ns = w.workloads!.ns;
-    kubectl(
+    await kubectl(
       cp.kubeconfig,
       ['-n', ns, 'apply', '-f', '-'],
       JSON.stringify({
@@ -333,7 +340,9 @@ describe('e2e scenarios', () => {
       }),
     );
     await w.until('pinned PDB allows 0 with 2 healthy', async () => {
-      const s = JSON.parse(kubectl(cp.kubeconfig, ['-n', ns, 'get', 'pdb', 'pinned', '-o', 'json'])).status;
+      const s = JSON.parse(
+        await kubectl(cp.kubeconfig, ['-n', ns, 'get', 'pdb', 'pinned', '-o', 'json']),
+      ).status;
       return s?.currentHealthy === 2 && s.disruptionsAllowed === 0;
     });
     guarded.needReboot();
@@ -353,7 +362,7 @@ describe('e2e scenarios', () => {
     );
     // Now the PDB allows one: the drain starts, evicts one pod, and the second eviction is refused for as long as
     // its replacement cannot run (pinned to the cordoned node): the drain times out and the abort policy applies.
-    kubectl(cp.kubeconfig, [
+    await kubectl(cp.kubeconfig, [
       '-n',
       ns,
       'patch',

@@ -1,7 +1,7 @@
 // kreboot installed from the repo's own files, and the identities its processes run with: service-account
 // tokens from the TokenRequest API (an agent's bound to its DaemonSet pod, so it carries the node claim the
 // ValidatingAdmissionPolicy checks), never the cluster-admin kubeconfig.
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import type { KubeHttp } from '../../operator/kube/http.ts';
@@ -11,30 +11,53 @@ export const CRD_FILE = 'crds/maintenancewindows.kreboot.io.yaml';
 export const BASE_DIR = 'deploy/base';
 export const EXAMPLE_WINDOW = 'deploy/examples/maintenancewindow.yaml';
 
-export function kubectl(kubeconfig: string, args: string[], input?: string): string {
-  const r = spawnSync('kubectl', ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8', input });
-  if (r.status !== 0) throw new Error(`kubectl ${args.join(' ')} failed: ${r.stderr.trim()}`);
-  return r.stdout;
+/** kubectl, asynchronously: a test's invariant sampler keeps running while it works. */
+export function kubectl(kubeconfig: string, args: string[], input?: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('kubectl', ['--kubeconfig', kubeconfig, ...args], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString('utf8');
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      err += c.toString('utf8');
+    });
+    child.on('error', reject);
+    child.on('close', (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`kubectl ${args.join(' ')} failed: ${err.trim()}`)),
+    );
+    child.stdin.end(input ?? '');
+  });
 }
 
 /**
  * Applies the CRD and deploy/base for real. The controller Deployment is scaled to 0 afterwards: its kwok pods
  * cannot run kreboot; the harness's controller processes play its replicas, with its service account's tokens.
  */
-export function installKreboot(kubeconfig: string, opts: { keepControllerPods?: boolean } = {}): void {
-  kubectl(kubeconfig, ['apply', '--server-side', '-f', CRD_FILE]);
-  kubectl(kubeconfig, ['wait', '--for=condition=Established', '--timeout=60s', '-f', CRD_FILE]);
-  kubectl(kubeconfig, ['apply', '--server-side', '-k', BASE_DIR]);
+export async function installKreboot(
+  kubeconfig: string,
+  opts: { keepControllerPods?: boolean } = {},
+): Promise<void> {
+  await kubectl(kubeconfig, ['apply', '--server-side', '-f', CRD_FILE]);
+  await kubectl(kubeconfig, ['wait', '--for=condition=Established', '--timeout=60s', '-f', CRD_FILE]);
+  await kubectl(kubeconfig, ['apply', '--server-side', '-k', BASE_DIR]);
   if (!opts.keepControllerPods)
-    kubectl(kubeconfig, ['-n', SYSTEM_NS, 'scale', 'deployment/kreboot-controller', '--replicas=0']);
+    await kubectl(kubeconfig, ['-n', SYSTEM_NS, 'scale', 'deployment/kreboot-controller', '--replicas=0']);
 }
 
 /** The repo's example MaintenanceWindow, renamed and labelled for one simulated cluster, applied. */
-export function applyExampleWindow(kubeconfig: string, name: string, labels: Record<string, string>): void {
+export async function applyExampleWindow(
+  kubeconfig: string,
+  name: string,
+  labels: Record<string, string>,
+): Promise<void> {
   const w = parse(readFileSync(EXAMPLE_WINDOW, 'utf8'));
   w.metadata.name = name;
   w.metadata.labels = { ...(w.metadata.labels ?? {}), ...labels };
-  kubectl(kubeconfig, ['apply', '-f', '-'], JSON.stringify(w));
+  await kubectl(kubeconfig, ['apply', '-f', '-'], JSON.stringify(w));
 }
 
 interface TokenRequestBody {

@@ -87,7 +87,7 @@ export class World {
       await this.prom.start();
     }
     const label = { [WORLD_LABEL]: o.name };
-    if (o.window !== false) applyExampleWindow(o.kubeconfig, `${o.name}-anytime`, label);
+    if (o.window !== false) await applyExampleWindow(o.kubeconfig, `${o.name}-anytime`, label);
     const agentTargets: Array<{ address: string; labels: Record<string, string> }> = [];
     for (let i = 0; i < o.nodes; i++) {
       const name = o.nodeName?.(i) ?? `${o.name}-${i}`;
@@ -107,7 +107,8 @@ export class World {
         credentials: () => this.agentCredentials(name, dir),
         onPowerOff: (s) => this.checkDrained(s),
       });
-      agentTargets.push({ address: `127.0.0.1:${port}`, labels: { node: name } });
+      // No target labels: the agent labels its own series with its node.
+      agentTargets.push({ address: `127.0.0.1:${port}`, labels: {} });
       this.sims.push(sim);
     }
     // Nodes first (the DaemonSet needs them to place the agent pods whose tokens the agents use), then agents.
