@@ -1,17 +1,16 @@
 // npm run demo [-- --nodes 5 --pending 3 --concurrency 1 --ci --keep]
-// kreboot's main job on an embedded default: a local control plane (kwok nodes), one real agent per node, the
-// reboot simulator, two real controller replicas, and a live view of the rolling reboot.
+// kreboot's main job on an embedded default: a local control plane (kwok nodes) with kreboot installed from
+// deploy/base, one real agent per node (its own service-account token) with the reboot simulator, two real
+// controller replicas gated by a real Prometheus that scrapes them all, workloads with a PDB, the example
+// MaintenanceWindow, and a live view of the rolling reboot.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { kubeconfigConnection } from '../../operator/kube/connection.ts';
-import { KubeHttp } from '../../operator/kube/http.ts';
 import type { NodeLite } from '../../operator/kube/types.ts';
 import { Annotations } from '../../operator/protocol.ts';
 import { ControlPlane } from '../cluster/controlplane.ts';
-import { ControllerProcess } from '../sim/controller-process.ts';
-import { SimulatedNode } from '../sim/simulated-node.ts';
+import { installKreboot, SYSTEM_NS } from '../world/install.ts';
+import { World } from '../world/world.ts';
 
 interface Args {
   nodes: number;
@@ -61,97 +60,36 @@ const root = mkdtempSync(join(tmpdir(), 'kreboot-demo-'));
 const say = (s: string) => process.stderr.write(`demo: ${s}\n`);
 say('starting the local control plane (the first run builds it from Go modules: ~8 min on 2 cores)');
 const cp = await ControlPlane.start({ dir: join(root, 'cluster') });
-const kc = new KubeConfig();
-kc.loadFromFile(cp.kubeconfig);
-const core = kc.makeApiClient(CoreV1Api);
-const http = new KubeHttp(await kubeconfigConnection(cp.kubeconfig));
-await core.createNamespace({ body: { metadata: { name: 'kreboot-system' } } });
-
-const sims: SimulatedNode[] = [];
-for (let i = 0; i < args.nodes; i++) {
-  const sim = new SimulatedNode({
-    name: `node-${i}`,
-    dir: join(root, `node-${i}`),
-    kubeconfig: cp.kubeconfig,
-    core,
-    http,
-    labels: { 'kreboot.demo/node': 'true' },
-    downMs: args.downMs,
-  });
-  await sim.create();
-  sims.push(sim);
-}
-say(`${args.nodes} simulated nodes, each with a real kreboot agent; waiting for their first reports`);
-for (;;) {
-  const list = await http.request<{ items: NodeLite[] }>('/api/v1/nodes');
-  if (list.items.every((n) => n.status?.conditions?.some((c) => c.type === 'RebootRequired'))) break;
-  await sleep(200);
-}
-const pending = sims.slice(0, args.pending);
+say('installing kreboot from crds/ and deploy/base (RBAC, admission policy, agent DaemonSet)');
+await installKreboot(cp.kubeconfig);
+const world = await new World({
+  kubeconfig: cp.kubeconfig,
+  root,
+  name: 'demo',
+  nodes: args.nodes,
+  concurrency: args.concurrency,
+  downMs: args.downMs,
+  nodeName: (i) => `node-${i}`,
+}).start();
+const prom = world.prom!;
+say(
+  `${args.nodes} simulated nodes with workloads, each with a real kreboot agent; Prometheus at ${prom.url}`,
+);
+const pending = world.sims.slice(0, args.pending);
 for (const s of pending) s.needReboot();
 say(`${args.pending} nodes need a reboot (/var/run/reboot-required created); starting 2 controller replicas`);
-const controllers = [0, 1].map((i) =>
-  new ControllerProcess({
-    identity: `controller-${i}`,
-    kubeconfig: cp.kubeconfig,
-    namespace: 'kreboot-system',
-    nodeSelector: 'kreboot.demo/node=true',
-    args: [`--concurrency=${args.concurrency}`, '--log-level=warn'],
-  }).start(),
-);
+await world.startControllers([`--prometheus-url=${prom.url}`, '--log-level=warn']);
 
-// Observe: the table, invariants sampled every 250 ms, per-node timings.
 const t0 = Date.now();
-const cordonedAt = new Map<string, number>();
-const doneAt = new Map<string, number>();
-let maxDisrupted = 0;
-let violations = 0;
-const violationNotes: string[] = [];
-const startBoot = new Map(sims.map((s) => [s.name, s.bootId]));
 let frame = '';
 
-async function sample(): Promise<NodeLite[]> {
-  const nodes = (await http.request<{ items: NodeLite[] }>('/api/v1/nodes')).items;
-  let disrupted = 0;
-  const now = Date.now();
-  for (const n of nodes) {
-    const a = n.metadata.annotations ?? {};
-    const phase = a[Annotations.phase];
-    const ready = n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
-    if (phase || !ready) disrupted++;
-    if (phase && !cordonedAt.has(n.metadata.name)) cordonedAt.set(n.metadata.name, now);
-    if (
-      !phase &&
-      cordonedAt.has(n.metadata.name) &&
-      !doneAt.has(n.metadata.name) &&
-      n.status?.nodeInfo?.bootID !== startBoot.get(n.metadata.name)
-    ) {
-      doneAt.set(n.metadata.name, now);
-    }
-  }
-  maxDisrupted = Math.max(maxDisrupted, disrupted);
-  if (disrupted > args.concurrency) {
-    violations++;
-    violationNotes.push(
-      `${new Date(now).toISOString()}: ${disrupted} nodes disrupted, budget ${args.concurrency}`,
-    );
-  }
-  for (const s of sims) {
-    if (s.agent.reboots() > 1) {
-      violations++;
-      violationNotes.push(`${s.name} rebooted ${s.agent.reboots()} times`);
-    }
-  }
-  return nodes;
-}
-
-function render(nodes: NodeLite[], lockHolder: string, leader: string): string {
+function render(nodes: NodeLite[], lockHolder: string, leader: string, blocked: string): string {
   const now = Date.now();
   const rows = nodes
     .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))
     .map((n) => {
       const a = n.metadata.annotations ?? {};
-      const phase = a[Annotations.phase] ?? (doneAt.has(n.metadata.name) ? 'rebooted' : '-');
+      const phase = a[Annotations.phase] ?? (world.doneAt.has(n.metadata.name) ? 'rebooted' : '-');
       const since = a[Annotations.phaseSince] ? secs(now - Date.parse(a[Annotations.phaseSince]!)) : '';
       const ready =
         n.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True' ? 'Ready' : 'NotReady';
@@ -160,7 +98,7 @@ function render(nodes: NodeLite[], lockHolder: string, leader: string): string {
       const sched = n.spec?.unschedulable ? 'cordoned' : '';
       return `  ${n.metadata.name.padEnd(8)} ${need.padEnd(6)} ${phase.padEnd(10)} ${since.padStart(6)}  ${ready.padEnd(9)} ${sched.padEnd(9)} ${(n.status?.nodeInfo?.bootID ?? '').slice(-6)}`;
     });
-  const done = doneAt.size;
+  const done = world.doneAt.size;
   const width = 30;
   const filled = Math.round((done / args.pending) * width);
   const elapsed = now - t0;
@@ -172,59 +110,56 @@ function render(nodes: NodeLite[], lockHolder: string, leader: string): string {
     ...rows,
     '',
     `  lock: ${lockHolder || '(free)'}   leader: ${leader}`,
-    `  gates: window always (no MaintenanceWindow), alerts none   max disrupted ${maxDisrupted}, violations ${violations}`,
+    `  gates: window demo-anytime (deploy/examples), alerts from Prometheus; waiting: ${blocked || 'none'}`,
+    `  web pods ready (PDB min ${world.workloads?.webMinAvailable}): lowest ${world.minWebReady}   max disrupted ${world.maxDisrupted}, violations ${world.violations.length}`,
     `  [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${args.pending}${eta}`,
   ].join('\n');
 }
 
 const deadline = t0 + Math.max(180_000, args.pending * (args.downMs + 20_000));
-while (doneAt.size < args.pending && Date.now() < deadline) {
-  const nodes = await sample();
+while (world.doneAt.size < args.pending && Date.now() < deadline) {
   if (!args.ci) {
-    const lock = await http
-      .request<{ metadata: { annotations?: Record<string, string> } }>(
-        '/apis/coordination.k8s.io/v1/namespaces/kreboot-system/leases/kreboot-lock',
-      )
-      .catch(() => undefined);
-    const entries = JSON.parse(lock?.metadata.annotations?.[Annotations.lockEntries] ?? '[]') as Array<{
-      node: string;
-    }>;
-    const leader = await http
-      .request<{ spec: { holderIdentity?: string } }>(
-        '/apis/coordination.k8s.io/v1/namespaces/kreboot-system/leases/kreboot-controller',
-      )
-      .catch(() => undefined);
-    frame = render(nodes, entries.map((e) => e.node).join(', '), leader?.spec.holderIdentity ?? '…');
+    const nodes = await world.nodes().catch(() => [] as NodeLite[]);
+    const entries = await world.lockEntries().catch(() => []);
+    const leader = await world
+      .leader()
+      .then((c) => c?.opts.identity ?? '…')
+      .catch(() => '…');
+    const blocked = await prom
+      .query('max by (reason) (kreboot_blocked_nodes) > 0')
+      .then((r) => r.map((x) => `${x.metric.reason} ${x.value[1]}`).join(', '))
+      .catch(() => '');
+    frame = render(nodes, entries.map((e) => e.node).join(', '), leader, blocked);
     process.stdout.write(`\x1b[H\x1b[2J${frame}\n`);
   }
   await sleep(250);
 }
-await sample();
+// Let the last release land before judging.
+await world.allDone(pending, 30_000).catch(() => {});
 
-const makespan = Math.max(...[...doneAt.values()]) - Math.min(...[...cordonedAt.values()]);
-const busy = [...doneAt.entries()].reduce((s, [n, t]) => s + (t - cordonedAt.get(n)!), 0);
-const ideal = busy / args.concurrency;
-const rebooted = pending.filter((s) => s.agent.reboots() === 1 && doneAt.has(s.name)).length;
-const untouched = sims.slice(args.pending).every((s) => s.agent.reboots() === 0);
-if (!untouched) {
-  violations++;
-  violationNotes.push('a node that needed no reboot was rebooted');
-}
-const ok = rebooted === args.pending && violations === 0;
-for (const n of violationNotes) say(`VIOLATION ${n}`);
-const summary = `demo: rebooted ${rebooted}/${args.pending} nodes, max disrupted ${maxDisrupted}, invariant violations ${violations}, makespan ${(makespan / 1000).toFixed(1)}s, ideal ${(ideal / 1000).toFixed(1)}s`;
+const { makespanMs, idealMs } = world.timings();
+const violations = [...world.violations];
+const rebooted = pending.filter((s) => s.agent.reboots() === 1 && world.doneAt.has(s.name)).length;
+if (!world.sims.slice(args.pending).every((s) => s.agent.reboots() === 0))
+  violations.push('a node that needed no reboot was rebooted');
+for (const s of world.sims)
+  if (s.agent.reboots() > 0 && (world.cordons.get(s.name) ?? 0) !== 1)
+    violations.push(`${s.name} was cordoned ${world.cordons.get(s.name) ?? 0} times`);
+const ok = rebooted === args.pending && violations.length === 0;
+for (const n of violations) say(`VIOLATION ${n}`);
+const summary = `demo: rebooted ${rebooted}/${args.pending} nodes, max disrupted ${world.maxDisrupted}, invariant violations ${violations.length}, makespan ${(makespanMs / 1000).toFixed(1)}s, ideal ${(idealMs / 1000).toFixed(1)}s`;
 
 if (args.keep) {
   process.stdout.write(`${summary}\n`);
-  say(`still running. export KUBECONFIG=${cp.kubeconfig}; kubectl get nodes; Ctrl-C to stop and clean up`);
+  say(
+    `still running. export KUBECONFIG=${cp.kubeconfig}; kubectl get nodes,mw; kubectl -n ${SYSTEM_NS} get lease; Prometheus: ${prom.url}; Ctrl-C to stop and clean up`,
+  );
   await new Promise<void>((resolve) => {
     process.once('SIGINT', () => resolve());
     process.once('SIGTERM', () => resolve());
   });
 }
-await Promise.all(controllers.map((c) => c.stop('SIGTERM')));
-await Promise.all(sims.map((s) => s.destroy()));
-http.close();
+await world.stop();
 await cp.stop();
 rmSync(root, { recursive: true, force: true });
 if (!args.keep) process.stdout.write(`${summary}\n`);
