@@ -12,6 +12,7 @@ const steps = [
   ['typecheck', ['npm', 'run', '-s', 'typecheck']],
   ['build', ['npm', 'run', '-s', 'build']],
   ['control plane build', ['npm', 'run', '-s', 'cluster:build']],
+  ['tools build (helm, prometheus-operator CRDs)', ['npm', 'run', '-s', 'tools:build']],
   [
     'tests',
     [

@@ -41,7 +41,7 @@ export const agentOptions = {
     flag: 'sentinel-command',
     help: 'instead of the file: a shell command run in the host namespaces; exit 0 = reboot required, 1 = not',
     schema: z.string().min(1, 'must not be empty').optional(),
-    example: '"needs-restarting -r"',
+    example: 'needs-restarting -r',
   },
   bootIdFile: {
     flag: 'boot-id-file',
@@ -59,7 +59,7 @@ export const agentOptions = {
     flag: 'reboot-command',
     help: 'the reboot command for --reboot-method=command (default "systemctl reboot")',
     schema: z.string().min(1, 'must not be empty').default('systemctl reboot'),
-    example: '"systemctl reboot"',
+    example: 'systemctl reboot',
   },
   direct: {
     flag: 'direct',

@@ -12,6 +12,7 @@ export interface OptionSpec<S extends z.ZodType = z.ZodType> {
   /** A flag given without a value means "true". */
   boolean?: boolean;
   /** Example of a valid value, shown in errors. */
+  /** A literal valid value (no shell quoting): shown in errors and help, and rendered by the Helm chart test. */
   example?: string;
 }
 
@@ -85,6 +86,11 @@ export interface ParseResult<T extends OptionSpecs> {
  * Parses argv and env against the specs. Throws ConfigError listing every problem at once,
  * so a person fixes a bad config in one go rather than one field per restart.
  */
+/** --flag=value as a person would type it in a shell: quoted when the value needs it. */
+export function shellFlag(flag: string, value: string): string {
+  return /^[\w./:@%,=+-]*$/.test(value) ? `--${flag}=${value}` : `--${flag}=${JSON.stringify(value)}`;
+}
+
 export function parseOptions<T extends OptionSpecs>(
   specs: T,
   argv: readonly string[],
@@ -135,7 +141,9 @@ export function parseOptions<T extends OptionSpecs>(
     else if (spec.boolean && (i + 1 >= argv.length || argv[i + 1]!.startsWith('--'))) value = 'true';
     else if (i + 1 < argv.length) value = argv[++i];
     if (value === undefined) {
-      problems.push(`--${name}: needs a value${spec.example ? `, e.g. --${name}=${spec.example}` : ''}`);
+      problems.push(
+        `--${name}: needs a value${spec.example ? `, e.g. ${shellFlag(name, spec.example)}` : ''}`,
+      );
       continue;
     }
     raw[k] = value;
@@ -155,7 +163,7 @@ export function parseOptions<T extends OptionSpecs>(
       const missing = raw[k] === undefined;
       const msg = missing ? 'is required but not set' : issue.message;
       const got = missing ? '' : ` (got ${JSON.stringify(raw[k])})`;
-      const fix = spec.example ? `; e.g. --${spec.flag}=${spec.example}` : '';
+      const fix = spec.example ? `; e.g. ${shellFlag(spec.flag, spec.example)}` : '';
       problems.push(`${where}: ${msg}${got}${fix}`);
     }
   }

@@ -158,12 +158,14 @@ export const controllerOptions = {
     help: 'count only alerts matching --alert-filter-regexp (kured)',
     schema: boolString.default(false),
     boolean: true,
+    example: 'true',
   },
   alertFiringOnly: {
     flag: 'alert-firing-only',
     help: 'ignore pending alerts (kured)',
     schema: boolString.default(false),
     boolean: true,
+    example: 'true',
   },
   alertMatchers: {
     flag: 'alert-matchers',
@@ -192,6 +194,7 @@ export const controllerOptions = {
     help: "let kreboot's own alerts (Kreboot*, app=kreboot) block reboots too (default: they never do)",
     schema: boolString.default(false),
     boolean: true,
+    example: 'true',
   },
   promqlGate: {
     flag: 'promql-gate',
@@ -205,7 +208,7 @@ export const controllerOptions = {
           .map((x) => x.trim())
           .filter(Boolean),
       ),
-    example: '"sum(kube_pod_status_ready{condition="false"}) > 5"',
+    example: 'sum(kube_pod_status_ready{condition="false"}) > 5',
   },
   alertTimeout: {
     flag: 'alert-timeout',
@@ -224,6 +227,7 @@ export const controllerOptions = {
     help: 'treat an unreachable or malformed alert source as "no alerts" (default: fail closed, block everything)',
     schema: boolString.default(false),
     boolean: true,
+    example: 'true',
   },
   alertBearerTokenFile: {
     flag: 'alert-bearer-token-file',
@@ -248,6 +252,7 @@ export const controllerOptions = {
     help: 'do not verify their TLS certificates',
     schema: boolString.default(false),
     boolean: true,
+    example: 'true',
   },
   minPhaseTime: {
     flag: 'min-phase-time',
@@ -275,7 +280,7 @@ export const controllerOptions = {
         }
         return list;
       }),
-    example: '"app=batch;critical=true"',
+    example: 'app=batch;critical=true',
   },
   leaseDuration: {
     flag: 'lease-duration',

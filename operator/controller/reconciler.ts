@@ -4,7 +4,7 @@
 import type { Logger } from 'pino';
 import type { AlertGate } from '../alerts/gate.ts';
 import type { AlertVerdict } from '../alerts/model.ts';
-import { ApiError, type KubeHttp } from '../kube/http.ts';
+import type { KubeHttp } from '../kube/http.ts';
 import { type Obj, Reflector } from '../kube/reflector.ts';
 import { fromObject, matches, parseSelector, type Requirement } from '../kube/selector.ts';
 import type { NodeLite } from '../kube/types.ts';

@@ -267,7 +267,7 @@ describe('kreboot agent on a kwok node', () => {
 
   it('relists when its watch goes silent (a blackholed connection), and catches up', async () => {
     const name = await newNode();
-    const { proxy, port, kc } = await viaProxy(name);
+    const { proxy, kc } = await viaProxy(name);
     const a = (await agentFor(name, 'boot-1', ['--watch-silence-timeout=3s'], kc)).start();
     await conditionIs(name, 'False');
     proxy.pause();

@@ -1,7 +1,12 @@
 // The shipped alert rules parse, and each alert fires (and only fires) when it should: promtool's own unit tests.
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
 import { requireBinary } from '../../e2e/prom/prometheus.ts';
+import { dashboardExprs } from '../../scripts/dashboard.ts';
 
 const promtool = () => requireBinary('promtool', 'prometheus');
 
@@ -21,5 +26,26 @@ describe('deploy/monitoring alert rules', () => {
     });
     expect(r.status, `${r.stdout}${r.stderr}`).toBe(0);
     expect(r.stdout).toContain('SUCCESS');
+  });
+
+  it('the Grafana dashboard: every panel query parses (promtool, as recording rules)', () => {
+    const exprs = dashboardExprs('5m');
+    const dir = mkdtempSync(join(tmpdir(), 'kreboot-dash-'));
+    try {
+      const file = join(dir, 'dashboard-rules.yml');
+      writeFileSync(
+        file,
+        stringify({
+          groups: [
+            { name: 'dashboard', rules: exprs.map((expr, i) => ({ record: `dashboard:q${i}`, expr })) },
+          ],
+        }),
+      );
+      const r = spawnSync(promtool(), ['check', 'rules', file], { encoding: 'utf8' });
+      expect(r.status, `${r.stdout}${r.stderr}`).toBe(0);
+      expect(r.stdout).toContain(`SUCCESS: ${exprs.length} rules found`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,0 +1,37 @@
+// Where the pinned tools (helm, prometheus-operator CRDs) were built: e2e/tools/build.sh --print-dir.
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+
+export function toolsDir(): string {
+  try {
+    return execFileSync('bash', ['e2e/tools/build.sh', '--print-dir'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+  } catch {
+    throw new Error(
+      'helm and the prometheus-operator CRDs are not built: run `npm run tools:build` (needs Go)',
+    );
+  }
+}
+
+export const helmBin = () => join(toolsDir(), 'helm');
+export const promOperatorCrds = () => join(toolsDir(), 'crds');
+
+/** Renders the chart as `helm install` would for a v1.37 cluster. */
+export function helmTemplate(args: string[] = []): string {
+  return execFileSync(
+    helmBin(),
+    [
+      'template',
+      'kreboot',
+      'deploy/helm/kreboot',
+      '--namespace',
+      'kreboot-system',
+      '--kube-version',
+      '1.37.2',
+      ...args,
+    ],
+    { encoding: 'utf8' },
+  );
+}
