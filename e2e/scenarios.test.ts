@@ -12,8 +12,10 @@ import {
   ControllerConditions,
   RebootRequiredReasons,
 } from '../operator/protocol.ts';
+import { dashboardExprs } from '../scripts/dashboard.ts';
 import { ControlPlane } from './cluster/controlplane.ts';
 import { Exporter } from './prom/prometheus.ts';
+import { ruleExprs, selectorsOf } from './prom/promql-check.ts';
 import type { SimulatedNode } from './sim/simulated-node.ts';
 import { installKreboot, kubectl } from './world/install.ts';
 import { SAMPLE_EVERY_MS, World, type WorldOptions } from './world/world.ts';
@@ -300,6 +302,18 @@ describe('e2e scenarios', () => {
       expect(s.agent.reboots()).toBe(0);
     }
     invariantsHeld(w);
+    // Everything we ship in PromQL works on what kreboot really exports (a halted rollout exports the most):
+    // every series an alert rule selects exists, and every dashboard query returns data.
+    const empty: string[] = [];
+    for (const { alert, expr } of ruleExprs()) {
+      for (const sel of selectorsOf(expr)) {
+        if (!(await w.prom!.query(`count(last_over_time(${sel}[10m]))`)).length)
+          empty.push(`${alert}: ${sel}`);
+      }
+    }
+    for (const expr of dashboardExprs('1m'))
+      if (!(await w.prom!.query(expr)).length) empty.push(`dashboard: ${expr}`);
+    expect(empty).toEqual([]);
   });
 
   it('9: a PDB allowing no disruption → its node is passed over, then handled per the drain-timeout policy', async () => {

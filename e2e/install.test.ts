@@ -1,0 +1,135 @@
+// kreboot's manifests applied for real on a real control plane with kwok nodes: deploy/base with kubectl, then the
+// Helm chart's render over it, then the prometheus-operator overlay. kwok runs the pods (no images are pulled).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ControlPlane } from './cluster/controlplane.ts';
+import { createKwokNodes } from './cluster/nodes.ts';
+import { helmTemplate, promOperatorCrds } from './tools/tools.ts';
+import { installKreboot, kubectl, SYSTEM_NS } from './world/install.ts';
+
+const root = mkdtempSync(join(tmpdir(), 'kreboot-install-'));
+let cp: ControlPlane;
+let core: CoreV1Api;
+const NODES = ['worker-a', 'worker-b', 'worker-c'];
+
+beforeAll(async () => {
+  cp = await ControlPlane.start({ dir: join(root, 'cluster') });
+  const kc = new KubeConfig();
+  kc.loadFromFile(cp.kubeconfig);
+  core = kc.makeApiClient(CoreV1Api);
+  await createKwokNodes(core, NODES);
+});
+afterAll(async () => {
+  await cp?.stop();
+  rmSync(root, { recursive: true, force: true });
+});
+
+async function until<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false>,
+  timeoutMs = 60_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    const v = await fn().catch((e: unknown) => {
+      last = e;
+      return undefined;
+    });
+    if (v) return v;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out waiting for ${what}; last error: ${String(last)}`);
+}
+
+async function runningPods(component: string) {
+  const pods = await core.listNamespacedPod({
+    namespace: SYSTEM_NS,
+    labelSelector: `app.kubernetes.io/name=kreboot,app.kubernetes.io/component=${component}`,
+  });
+  return pods.items.filter(
+    (p) =>
+      p.status?.phase === 'Running' &&
+      p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+  );
+}
+
+async function healthy() {
+  const agents = await until('one Running agent pod per node', async () => {
+    const pods = await runningPods('agent');
+    return pods.length === NODES.length && pods;
+  });
+  expect(new Set(agents.map((p) => p.spec?.nodeName))).toEqual(new Set(NODES));
+  const controllers = await until('2 Running controller pods', async () => {
+    const pods = await runningPods('controller');
+    return pods.length === 2 && pods;
+  });
+  // Preferred anti-affinity: with 3 nodes free, the replicas land on different nodes.
+  expect(new Set(controllers.map((p) => p.spec?.nodeName)).size).toBe(2);
+}
+
+describe('installing kreboot for real', () => {
+  it('deploy/base: the DaemonSet gets one pod per kwok node, the controller Deployment runs 2 replicas', async () => {
+    await installKreboot(cp.kubeconfig, { keepControllerPods: true });
+    await healthy();
+    // The metrics Services find their pods (what Prometheus or a ServiceMonitor scrapes).
+    const slices = JSON.parse(
+      await kubectl(cp.kubeconfig, [
+        '-n',
+        SYSTEM_NS,
+        'get',
+        'endpointslices',
+        '-l',
+        'kubernetes.io/service-name=kreboot-agent',
+        '-o',
+        'json',
+      ]),
+    ) as { items: Array<{ endpoints?: unknown[] }> };
+    expect(slices.items.flatMap((s) => s.endpoints ?? []).length).toBe(NODES.length);
+  });
+
+  it('the Helm render applies over it (same objects) and everything stays healthy', async () => {
+    const out = await kubectl(
+      cp.kubeconfig,
+      ['apply', '--server-side', '--force-conflicts', '--field-manager=helm', '-f', '-'],
+      helmTemplate(),
+    );
+    expect(out).toMatch(/daemonset.apps\/kreboot-agent serverside-applied/);
+    await healthy();
+  });
+
+  it('the prometheus-operator overlay applies: ServiceMonitors and the PrometheusRule exist', async () => {
+    await kubectl(cp.kubeconfig, ['apply', '--server-side', '-f', promOperatorCrds()]);
+    await kubectl(cp.kubeconfig, [
+      'wait',
+      '--for=condition=Established',
+      '--timeout=60s',
+      '-f',
+      promOperatorCrds(),
+    ]);
+    await kubectl(cp.kubeconfig, [
+      'apply',
+      '--server-side',
+      '--force-conflicts',
+      '-k',
+      'deploy/prometheus-operator',
+    ]);
+    const got = await kubectl(cp.kubeconfig, [
+      '-n',
+      SYSTEM_NS,
+      'get',
+      'servicemonitors,prometheusrules',
+      '-o',
+      'name',
+    ]);
+    expect(got.trim().split('\n').sort()).toEqual([
+      'prometheusrule.monitoring.coreos.com/kreboot',
+      'servicemonitor.monitoring.coreos.com/kreboot-agent',
+      'servicemonitor.monitoring.coreos.com/kreboot-controller',
+    ]);
+    await healthy();
+  });
+});
