@@ -77,4 +77,20 @@ describe('deploy/base', () => {
     );
     expect(new Set(images)).toEqual(new Set([`ghcr.io/kreboot/kreboot:${version}`]));
   });
+
+  it('e2e/kind (base + local image + signal method) renders and is accepted, unprivileged', () => {
+    const r = spawnSync('kubectl', ['kustomize', 'e2e/kind'], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const kind = parseAllDocuments(r.stdout).map((d) => d.toJSON() as Obj);
+    const c = kind.find((o) => o.kind === 'DaemonSet')!.spec.template.spec.containers[0];
+    expect(c.image).toBe('kreboot:dev');
+    expect(c.args).toEqual(['--reboot-method=signal']);
+    expect(c.securityContext.privileged).toBeUndefined();
+    expect(c.securityContext.capabilities).toEqual({ drop: ['ALL'] });
+    const dry = kubectl(['apply', '--dry-run=server', '-f', '-'], r.stdout);
+    expect(dry.status, dry.stderr).toBe(0);
+    const script = readFileSync('e2e/kind/run.sh', 'utf8');
+    expect(script).toContain('kubectl apply -f deploy/examples/maintenancewindow.yaml');
+    expect(script).toContain('docker build -t kreboot:dev .');
+  });
 });
