@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ControlPlane } from './cluster/controlplane.ts';
 import { createKwokNodes } from './cluster/nodes.ts';
 import { helmTemplate, promOperatorCrds } from './tools/tools.ts';
+import { eventually } from './util/eventually.ts';
 import { installKreboot, kubectl, SYSTEM_NS } from './world/install.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'kreboot-install-'));
@@ -27,24 +28,6 @@ afterAll(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-async function until<T>(
-  what: string,
-  fn: () => Promise<T | undefined | false>,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    const v = await fn().catch((e: unknown) => {
-      last = e;
-      return undefined;
-    });
-    if (v) return v;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`timed out waiting for ${what}; last error: ${String(last)}`);
-}
-
 async function runningPods(component: string) {
   const pods = await core.listNamespacedPod({
     namespace: SYSTEM_NS,
@@ -58,12 +41,12 @@ async function runningPods(component: string) {
 }
 
 async function healthy() {
-  const agents = await until('one Running agent pod per node', async () => {
+  const agents = await eventually('one Running agent pod per node', async () => {
     const pods = await runningPods('agent');
     return pods.length === NODES.length && pods;
   });
   expect(new Set(agents.map((p) => p.spec?.nodeName))).toEqual(new Set(NODES));
-  const controllers = await until('2 Running controller pods', async () => {
+  const controllers = await eventually('2 Running controller pods', async () => {
     const pods = await runningPods('controller');
     return pods.length === 2 && pods;
   });

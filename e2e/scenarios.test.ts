@@ -53,6 +53,22 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const phaseOf = async (w: World, s: SimulatedNode) =>
   (await w.node(s.name)).metadata.annotations?.[Annotations.phase];
 
+/** The first node seen in the given phase (any phase when undefined), other than `except`. */
+function nodeInPhase(w: World, phase?: string, except?: SimulatedNode): Promise<SimulatedNode> {
+  return w.until(
+    `a node ${phase ?? 'in a phase'}`,
+    async () => {
+      for (const s of w.sims) {
+        const p = s === except ? undefined : await phaseOf(w, s);
+        if (p && (!phase || p === phase)) return s;
+      }
+      return undefined;
+    },
+    60_000,
+    50,
+  );
+}
+
 /** What every scenario must show at the end: the invariants held, sampled often enough to mean it. */
 function invariantsHeld(w: World) {
   expect(w.violations).toEqual([]);
@@ -125,16 +141,12 @@ describe('e2e scenarios', () => {
     const w = await startWorld({ nodes: 3 });
     const [blocked, ...free] = w.sims as [SimulatedNode, ...SimulatedNode[]];
     const ns = w.workloads!.ns;
-    await kubectl(
-      cp.kubeconfig,
-      ['-n', ns, 'apply', '-f', '-'],
-      JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Pod',
-        metadata: { name: 'nightly-backup', labels: { 'kreboot.e2e/blocks-reboot': 'true' } },
-        spec: { nodeName: blocked.name, containers: [{ name: 'c', image: 'registry.invalid/backup:1' }] },
-      }),
-    );
+    await w.apply({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'nightly-backup', labels: { 'kreboot.e2e/blocks-reboot': 'true' } },
+      spec: { nodeName: blocked.name, containers: [{ name: 'c', image: 'registry.invalid/backup:1' }] },
+    });
     blocked.needReboot();
     await sleep(1100); // waits longest: it would go first
     for (const s of free) s.needReboot();
@@ -247,15 +259,7 @@ describe('e2e scenarios', () => {
     const w = await startWorld({ nodes: 3 });
     for (const s of w.sims) s.needReboot();
     await w.startControllers(['--min-phase-time=2s']);
-    const first = await w.until(
-      'a node draining',
-      async () => {
-        for (const s of w.sims) if ((await phaseOf(w, s)) === 'draining') return s;
-        return undefined;
-      },
-      60_000,
-      50,
-    );
+    const first = await nodeInPhase(w, 'draining');
     const leader = await w.leader();
     expect(leader).toBeDefined();
     await leader!.stop('SIGKILL');
@@ -320,39 +324,35 @@ describe('e2e scenarios', () => {
     const w = await startWorld({ nodes: 3 });
     const [guarded, ...others] = w.sims as [SimulatedNode, ...SimulatedNode[]];
     const ns = w.workloads!.ns;
-    await kubectl(
-      cp.kubeconfig,
-      ['-n', ns, 'apply', '-f', '-'],
-      JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'List',
-        items: [
-          {
-            apiVersion: 'apps/v1',
-            kind: 'Deployment',
-            metadata: { name: 'pinned' },
-            spec: {
-              replicas: 2,
-              selector: { matchLabels: { app: 'pinned' } },
-              template: {
-                metadata: { labels: { app: 'pinned' } },
-                spec: {
-                  nodeSelector: { 'kubernetes.io/hostname': guarded.name },
-                  terminationGracePeriodSeconds: 1,
-                  containers: [{ name: 'c', image: 'registry.invalid/db:1' }],
-                },
+    await w.apply({
+      apiVersion: 'v1',
+      kind: 'List',
+      items: [
+        {
+          apiVersion: 'apps/v1',
+          kind: 'Deployment',
+          metadata: { name: 'pinned' },
+          spec: {
+            replicas: 2,
+            selector: { matchLabels: { app: 'pinned' } },
+            template: {
+              metadata: { labels: { app: 'pinned' } },
+              spec: {
+                nodeSelector: { 'kubernetes.io/hostname': guarded.name },
+                terminationGracePeriodSeconds: 1,
+                containers: [{ name: 'c', image: 'registry.invalid/db:1' }],
               },
             },
           },
-          {
-            apiVersion: 'policy/v1',
-            kind: 'PodDisruptionBudget',
-            metadata: { name: 'pinned' },
-            spec: { minAvailable: 2, selector: { matchLabels: { app: 'pinned' } } },
-          },
-        ],
-      }),
-    );
+        },
+        {
+          apiVersion: 'policy/v1',
+          kind: 'PodDisruptionBudget',
+          metadata: { name: 'pinned' },
+          spec: { minAvailable: 2, selector: { matchLabels: { app: 'pinned' } } },
+        },
+      ],
+    });
     await w.until('pinned PDB allows 0 with 2 healthy', async () => {
       const s = JSON.parse(
         await kubectl(cp.kubeconfig, ['-n', ns, 'get', 'pdb', 'pinned', '-o', 'json']),
@@ -408,26 +408,10 @@ describe('e2e scenarios', () => {
     const w = await startWorld({ nodes: 3 });
     for (const s of w.sims) s.needReboot();
     await w.startControllers(['--min-phase-time=1500ms']);
-    const first = await w.until(
-      'a node draining',
-      async () => {
-        for (const s of w.sims) if ((await phaseOf(w, s)) === 'draining') return s;
-        return undefined;
-      },
-      60_000,
-      50,
-    );
+    const first = await nodeInPhase(w, 'draining');
     await first.restartAgent(1000);
     await w.until('first node done', async () => w.doneAt.has(first.name), 60_000);
-    const second = await w.until(
-      'next node in a phase',
-      async () => {
-        for (const s of w.sims) if (s !== first && (await phaseOf(w, s))) return s;
-        return undefined;
-      },
-      60_000,
-      50,
-    );
+    const second = await nodeInPhase(w, undefined, first);
     await cp.restart('kube-apiserver', 2000);
     await w.allDone(w.sims, 180_000);
     expect(second.agent.reboots()).toBe(1);

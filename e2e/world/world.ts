@@ -14,7 +14,15 @@ import { KrebootPrometheus } from '../prom/kreboot-prometheus.ts';
 import { freePort } from '../prom/prometheus.ts';
 import { ControllerProcess } from '../sim/controller-process.ts';
 import { SimulatedNode } from '../sim/simulated-node.ts';
-import { agentPodOn, applyExampleWindow, requestToken, SYSTEM_NS, tokenKubeconfig } from './install.ts';
+import { eventually } from '../util/eventually.ts';
+import {
+  agentPodOn,
+  applyExampleWindow,
+  kubectl,
+  requestToken,
+  SYSTEM_NS,
+  tokenKubeconfig,
+} from './install.ts';
 import { createWorkloads, isDaemonSetPod, isReady, type PodLite, type Workloads } from './workloads.ts';
 
 export const WORLD_LABEL = 'kreboot.e2e/world';
@@ -181,6 +189,11 @@ export class World {
     );
   }
 
+  /** kubectl apply of one object (or a List) into the workloads' namespace. */
+  async apply(obj: unknown): Promise<void> {
+    await kubectl(this.opts.kubeconfig, ['-n', this.workloads!.ns, 'apply', '-f', '-'], JSON.stringify(obj));
+  }
+
   async nodes(): Promise<NodeLite[]> {
     const q = new URLSearchParams({ labelSelector: this.selector });
     return (await this.http.request<{ items: NodeLite[] }>(`/api/v1/nodes?${q}`)).items;
@@ -196,27 +209,8 @@ export class World {
       .items;
   }
 
-  async until<T>(
-    what: string,
-    fn: () => Promise<T | undefined | null | false>,
-    timeoutMs = 60_000,
-    everyMs = 200,
-  ): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    let last: unknown;
-    while (Date.now() < deadline) {
-      try {
-        const v = await fn();
-        if (v) return v;
-        last = v;
-      } catch (err) {
-        last = err;
-      }
-      await new Promise((r) => setTimeout(r, everyMs));
-    }
-    throw new Error(
-      `timed out after ${timeoutMs} ms waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`,
-    );
+  until<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 60_000, everyMs = 200) {
+    return eventually(what, fn, timeoutMs, everyMs);
   }
 
   private async sample(): Promise<void> {

@@ -1,11 +1,8 @@
-// The agent's real identity (a service-account token bound to a pod on its node) against RBAC and the
-// ValidatingAdmissionPolicy from deploy/base: it can write its own node's kreboot keys and nothing else.
-import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { parseAllDocuments, stringify } from 'yaml';
 import { createKwokNodes } from '../../e2e/cluster/nodes.ts';
 import { kubeconfigConnection } from '../../operator/kube/connection.ts';
 import { ApiError, KubeHttp } from '../../operator/kube/http.ts';
+import { applyFromBase, serviceAccountClient } from './identity.ts';
 import { clients, eventually, uniq } from './kube.ts';
 
 const kubeconfig = inject('kubeconfig');
@@ -15,9 +12,6 @@ const own = uniq('own');
 const other = uniq('other');
 let admin: KubeHttp;
 let agent: KubeHttp;
-
-const kubectl = (args: string[], input?: string) =>
-  spawnSync('kubectl', ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8', input });
 
 async function status(p: Promise<unknown>): Promise<number> {
   try {
@@ -36,25 +30,20 @@ const smp = (h: KubeHttp, path: string, body: unknown) =>
 
 beforeAll(async () => {
   admin = new KubeHttp(await kubeconfigConnection(kubeconfig));
-  kubectl(['create', 'namespace', NS]);
   // The agent's RBAC and policy, as deploy/base renders them.
-  const rendered = spawnSync('kubectl', ['kustomize', 'deploy/base'], { encoding: 'utf8' }).stdout;
-  const wanted = parseAllDocuments(rendered)
-    .map((d) => d.toJSON())
-    .filter(
-      (o) =>
-        /kreboot-agent/.test(o.metadata.name) &&
-        [
-          'ServiceAccount',
-          'ClusterRole',
-          'ClusterRoleBinding',
-          'ValidatingAdmissionPolicy',
-          'ValidatingAdmissionPolicyBinding',
-        ].includes(o.kind),
-    );
-  expect(wanted).toHaveLength(5);
-  const r = kubectl(['apply', '-f', '-'], wanted.map((o) => stringify(o)).join('---\n'));
-  expect(r.status, r.stderr).toBe(0);
+  applyFromBase(
+    kubeconfig,
+    (o) =>
+      /kreboot-agent/.test(o.metadata.name) &&
+      [
+        'ServiceAccount',
+        'ClusterRole',
+        'ClusterRoleBinding',
+        'ValidatingAdmissionPolicy',
+        'ValidatingAdmissionPolicyBinding',
+      ].includes(o.kind),
+    5,
+  );
   await createKwokNodes(core, [own, other]);
   await core.createNamespacedPod({
     namespace: NS,
@@ -70,26 +59,9 @@ beforeAll(async () => {
   const pod = await eventually('agent pod', async () =>
     core.readNamespacedPod({ name: `agent-${own}`, namespace: NS }),
   );
-  const tr = await admin.request<{ status: { token: string } }>(
-    `/api/v1/namespaces/${NS}/serviceaccounts/kreboot-agent/token`,
-    {
-      method: 'POST',
-      body: {
-        apiVersion: 'authentication.k8s.io/v1',
-        kind: 'TokenRequest',
-        spec: {
-          expirationSeconds: 600,
-          boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: pod.metadata!.name, uid: pod.metadata!.uid },
-        },
-      },
-    },
-  );
-  const conn = await kubeconfigConnection(kubeconfig);
-  agent = new KubeHttp({
-    server: conn.server,
-    ca: conn.ca,
-    token: () => tr.status.token,
-    source: 'agent token',
+  agent = await serviceAccountClient(admin, kubeconfig, 'kreboot-agent', {
+    name: pod.metadata!.name!,
+    uid: pod.metadata!.uid!,
   });
   // The token carries the node claim.
   const review = await agent.request<{

@@ -1,19 +1,15 @@
 // The controller's real identity (a TokenRequest token for its service account, RBAC from deploy/base): it may do
 // each thing its job needs and nothing else. Checked with SelfSubjectAccessReviews (what the authorizer says)
 // and with real calls for the forbidden side (what the API server does).
-import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { parseAllDocuments, stringify } from 'yaml';
 import { kubeconfigConnection } from '../../operator/kube/connection.ts';
 import { ApiError, KubeHttp } from '../../operator/kube/http.ts';
+import { applyFromBase, serviceAccountClient } from './identity.ts';
 
 const kubeconfig = inject('kubeconfig');
 const NS = 'kreboot-system';
 let admin: KubeHttp;
 let controller: KubeHttp;
-
-const kubectl = (args: string[], input?: string) =>
-  spawnSync('kubectl', ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8', input });
 
 interface Access {
   verb: string;
@@ -43,36 +39,14 @@ const show = (a: Access) =>
 
 beforeAll(async () => {
   admin = new KubeHttp(await kubeconfigConnection(kubeconfig));
-  kubectl(['create', 'namespace', NS]);
-  const rendered = spawnSync('kubectl', ['kustomize', 'deploy/base'], { encoding: 'utf8' }).stdout;
-  const wanted = parseAllDocuments(rendered)
-    .map((d) => d.toJSON())
-    .filter(
-      (o) =>
-        o.metadata.name === 'kreboot-controller' &&
-        ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding'].includes(o.kind),
-    );
-  expect(wanted).toHaveLength(5);
-  const r = kubectl(['apply', '-f', '-'], wanted.map((o) => stringify(o)).join('---\n'));
-  expect(r.status, r.stderr).toBe(0);
-  const tr = await admin.request<{ status: { token: string } }>(
-    `/api/v1/namespaces/${NS}/serviceaccounts/kreboot-controller/token`,
-    {
-      method: 'POST',
-      body: {
-        apiVersion: 'authentication.k8s.io/v1',
-        kind: 'TokenRequest',
-        spec: { expirationSeconds: 600 },
-      },
-    },
+  applyFromBase(
+    kubeconfig,
+    (o) =>
+      o.metadata.name === 'kreboot-controller' &&
+      ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding'].includes(o.kind),
+    5,
   );
-  const conn = await kubeconfigConnection(kubeconfig);
-  controller = new KubeHttp({
-    server: conn.server,
-    ca: conn.ca,
-    token: () => tr.status.token,
-    source: 'controller token',
-  });
+  controller = await serviceAccountClient(admin, kubeconfig, 'kreboot-controller');
 });
 
 afterAll(() => {

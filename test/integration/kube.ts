@@ -9,6 +9,9 @@ import {
   VersionApi,
 } from '@kubernetes/client-node';
 import { inject } from 'vitest';
+import { eventually } from '../../e2e/util/eventually.ts';
+
+export { eventually };
 
 export function clients() {
   const kc = new KubeConfig();
@@ -24,28 +27,6 @@ export function clients() {
 }
 
 export const uniq = (prefix: string) => `${prefix}-${randomBytes(3).toString('hex')}`;
-
-/** Polls until fn returns a truthy value; fails with the last value/error seen. */
-export async function eventually<T>(
-  what: string,
-  fn: () => Promise<T | undefined | null | false>,
-  timeoutMs = 60_000,
-  intervalMs = 200,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v) return v;
-      last = v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${String(last)}`);
-}
 
 /** Creates a namespace and waits for its default ServiceAccount, without which pods are refused. */
 export async function createNamespace(core: CoreV1Api, name: string): Promise<void> {

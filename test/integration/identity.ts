@@ -1,0 +1,44 @@
+// The identities kreboot runs with, for tests: objects picked from deploy/base applied for real, and API clients
+// that authenticate with a service account's TokenRequest token (never the admin's certificate).
+import { spawnSync } from 'node:child_process';
+import { expect } from 'vitest';
+import { parseAllDocuments, stringify } from 'yaml';
+import { requestToken, SYSTEM_NS } from '../../e2e/world/install.ts';
+import { kubeconfigConnection } from '../../operator/kube/connection.ts';
+import { KubeHttp } from '../../operator/kube/http.ts';
+
+interface Manifest {
+  kind: string;
+  metadata: { name: string };
+}
+
+/** Applies the objects of deploy/base that `pick` selects (into kreboot-system, created if missing). */
+export function applyFromBase(kubeconfig: string, pick: (o: Manifest) => boolean, expected: number): void {
+  const kubectl = (args: string[], input?: string) =>
+    spawnSync('kubectl', ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8', input });
+  kubectl(['create', 'namespace', SYSTEM_NS]);
+  const rendered = spawnSync('kubectl', ['kustomize', 'deploy/base'], { encoding: 'utf8' }).stdout;
+  const wanted = parseAllDocuments(rendered)
+    .map((d) => d.toJSON() as Manifest)
+    .filter(pick);
+  expect(wanted.map((o) => `${o.kind}/${o.metadata.name}`)).toHaveLength(expected);
+  const r = kubectl(['apply', '-f', '-'], wanted.map((o) => stringify(o)).join('---\n'));
+  expect(r.status, r.stderr).toBe(0);
+}
+
+/** A client authenticating as the service account, optionally with a token bound to a pod. */
+export async function serviceAccountClient(
+  admin: KubeHttp,
+  kubeconfig: string,
+  serviceAccount: string,
+  boundPod?: { name: string; uid: string },
+): Promise<KubeHttp> {
+  const token = await requestToken(admin, serviceAccount, boundPod);
+  const conn = await kubeconfigConnection(kubeconfig);
+  return new KubeHttp({
+    server: conn.server,
+    ca: conn.ca,
+    token: () => token,
+    source: `${serviceAccount} token`,
+  });
+}
