@@ -59,19 +59,21 @@ describe('installing kreboot for real', () => {
     await installKreboot(cp.kubeconfig, { keepControllerPods: true });
     await healthy();
     // The metrics Services find their pods (what Prometheus or a ServiceMonitor scrapes).
-    const slices = JSON.parse(
-      await kubectl(cp.kubeconfig, [
-        '-n',
-        SYSTEM_NS,
-        'get',
-        'endpointslices',
-        '-l',
-        'kubernetes.io/service-name=kreboot-agent',
-        '-o',
-        'json',
-      ]),
-    ) as { items: Array<{ endpoints?: unknown[] }> };
-    expect(slices.items.flatMap((s) => s.endpoints ?? []).length).toBe(NODES.length);
+    await eventually('the agent Service has an endpoint per node', async () => {
+      const slices = JSON.parse(
+        await kubectl(cp.kubeconfig, [
+          '-n',
+          SYSTEM_NS,
+          'get',
+          'endpointslices',
+          '-l',
+          'kubernetes.io/service-name=kreboot-agent',
+          '-o',
+          'json',
+        ]),
+      ) as { items: Array<{ endpoints?: unknown[] }> };
+      return slices.items.flatMap((s) => s.endpoints ?? []).length === NODES.length;
+    });
   });
 
   it('the Helm render applies over it (same objects) and everything stays healthy', async () => {
