@@ -115,6 +115,24 @@ describe('e2e scenarios', () => {
     expect(w.maxDisrupted).toBe(1);
     expect(w.minWebReady).toBeGreaterThanOrEqual(w.workloads!.webMinAvailable);
     invariantsHeld(w);
+    // What stayed on a rebooted node (the DaemonSet's pod) was restarted by the reboot and is ready again.
+    await w.until('DaemonSet pods restarted on the rebooted nodes, ready again', async () => {
+      const shippers = (await w.pods()).filter((p) => p.metadata.labels?.app === 'log-shipper');
+      const restarts = (node: string) =>
+        shippers
+          .filter((p) => p.spec.nodeName === node)
+          .map(
+            (p) =>
+              (p.status as { containerStatuses?: Array<{ restartCount: number }> })?.containerStatuses?.[0]
+                ?.restartCount,
+          );
+      return (
+        shippers.length === 4 &&
+        shippers.every(isReady) &&
+        pending.every((s) => restarts(s.name)[0] === 1) &&
+        restarts(w.sims[3]!.name)[0] === 0
+      );
+    });
     // The real Prometheus scraped every agent (across their restarts) and both controllers.
     await w.until(
       'Prometheus counted 3 successful reboots',

@@ -1,7 +1,8 @@
 // A simulated host: a kwok Node plus a real agent process. When the agent runs its reboot command, the host
-// "reboots" as a real one would: the agent dies, the node goes NotReady, time passes, a new boot ID appears
-// (boot-ID file and status.nodeInfo.bootID), the sentinel is gone (or kept, to model "the reboot did not fix
-// it"), the node turns Ready again and the agent starts again.
+// "reboots" as a real one would: the agent dies, the node goes NotReady and the pods left on it stop, time
+// passes, a new boot ID appears (boot-ID file and status.nodeInfo.bootID), the sentinel is gone (or kept, to
+// model "the reboot did not fix it"), the node turns Ready again, its pods' containers start again (one more
+// restart each) and the agent starts again.
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import type { CoreV1Api } from '@kubernetes/client-node';
 import type { KubeHttp } from '../../operator/kube/http.ts';
@@ -9,6 +10,14 @@ import { kwokNode } from '../cluster/nodes.ts';
 import { AgentProcess } from './agent-process.ts';
 
 export const POWER_ANNOTATION = 'sim.kreboot.io/power';
+
+interface SimPod {
+  metadata: { name: string; namespace: string; deletionTimestamp?: string };
+  status?: {
+    phase?: string;
+    containerStatuses?: Array<{ name: string; restartCount?: number; [k: string]: unknown }>;
+  };
+}
 
 export interface SimulatedNodeOptions {
   name: string;
@@ -143,11 +152,57 @@ export class SimulatedNode {
     }
   }
 
+  /**
+   * What the kubelet reports for the pods left on the node (DaemonSet pods; anything a forced drain left): their
+   * containers die with the host (not ready), and after the boot it starts them again (ready, one more restart).
+   * kwok only runs Pending pods, so without this they would look untouched by the reboot.
+   */
+  private async setPodsRunning(running: boolean): Promise<void> {
+    const q = new URLSearchParams({ fieldSelector: `spec.nodeName=${this.name}` });
+    const pods = await this.opts.http
+      .request<{ items: SimPod[] }>(`/api/v1/pods?${q}`)
+      .then((l) => l.items.filter((p) => !p.metadata.deletionTimestamp && p.status?.phase === 'Running'))
+      .catch(() => [] as SimPod[]);
+    const now = new Date().toISOString();
+    const status = running ? 'True' : 'False';
+    await Promise.all(
+      pods.map(
+        (p) =>
+          this.opts.http
+            .request(`/api/v1/namespaces/${p.metadata.namespace}/pods/${p.metadata.name}/status`, {
+              method: 'PATCH',
+              contentType: 'application/strategic-merge-patch+json',
+              body: {
+                status: {
+                  conditions: ['ContainersReady', 'Ready'].map((type) => ({
+                    type,
+                    status,
+                    lastTransitionTime: now,
+                    ...(!running && { reason: 'NodeRebooting' }),
+                  })),
+                  containerStatuses: (p.status?.containerStatuses ?? []).map((c) => ({
+                    ...c,
+                    ready: running,
+                    started: running,
+                    restartCount: (c.restartCount ?? 0) + (running ? 1 : 0),
+                    state: running
+                      ? { running: { startedAt: now } }
+                      : { terminated: { exitCode: 137, reason: 'Error', finishedAt: now } },
+                  })),
+                },
+              },
+            })
+            .catch(() => {}), // a pod deleted meanwhile is not the simulator's concern
+      ),
+    );
+  }
+
   /** The host goes down and (unless told otherwise) comes back in a new boot. */
   async reboot(): Promise<void> {
     await this.agent.stop('SIGKILL');
     await this.opts.onPowerOff?.(this);
     await this.setPower(false, 'Unknown');
+    await this.setPodsRunning(false);
     if (this.neverComeBack) return;
     await new Promise((r) => setTimeout(r, this.opts.downMs ?? 500));
     this.boot++;
@@ -156,6 +211,7 @@ export class SimulatedNode {
     await this.setBootIdStatus();
     // kwok's node-initialize stage turns it Ready again once power is back.
     await this.setPower(true, 'True');
+    await this.setPodsRunning(true);
     this.rebootsDone++;
     await this.startAgent();
   }
