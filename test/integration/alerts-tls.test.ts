@@ -1,0 +1,138 @@
+// The alert source over HTTPS, against a real Prometheus serving TLS (web.config.file) with a certificate from a
+// CA made for the test: --alert-ca-file trusts it, no CA or the wrong CA fails closed naming the cause, and
+// --alert-insecure-skip-verify connects anyway.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, Proc, requireBinary } from '../../e2e/prom/prometheus.ts';
+import { AlertGate } from '../../operator/alerts/gate.ts';
+import type { HttpAuth } from '../../operator/alerts/http-json.ts';
+import { prometheusAlerts } from '../../operator/alerts/sources.ts';
+import { eventually } from './kube.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'kreboot-prom-tls-'));
+const NODES = new Set(['node-a']);
+let prom: Proc;
+let url = '';
+
+const openssl = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+
+function makeCa(name: string): void {
+  openssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    `/CN=${name}`,
+    '-keyout',
+    `${name}.key`,
+    '-out',
+    `${name}.crt`,
+  ]);
+}
+
+beforeAll(async () => {
+  makeCa('test-ca');
+  makeCa('other-ca');
+  writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n');
+  openssl([
+    'req',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-subj',
+    '/CN=prometheus',
+    '-keyout',
+    'server.key',
+    '-out',
+    'server.csr',
+  ]);
+  openssl([
+    'x509',
+    '-req',
+    '-in',
+    'server.csr',
+    '-CA',
+    'test-ca.crt',
+    '-CAkey',
+    'test-ca.key',
+    '-CAcreateserial',
+    '-days',
+    '1',
+    '-extfile',
+    'san.ext',
+    '-out',
+    'server.crt',
+  ]);
+  writeFileSync(
+    join(dir, 'web.yml'),
+    `tls_server_config:\n  cert_file: ${join(dir, 'server.crt')}\n  key_file: ${join(dir, 'server.key')}\n`,
+  );
+  writeFileSync(join(dir, 'prometheus.yml'), 'global: {scrape_interval: 1s}\n');
+  const port = await freePort();
+  url = `https://127.0.0.1:${port}`;
+  prom = new Proc(requireBinary('prometheus', 'prometheus'), [
+    `--config.file=${join(dir, 'prometheus.yml')}`,
+    `--storage.tsdb.path=${join(dir, 'data')}`,
+    `--web.listen-address=127.0.0.1:${port}`,
+    `--web.config.file=${join(dir, 'web.yml')}`,
+  ]);
+  prom.start();
+});
+
+afterAll(async () => {
+  await prom?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const evaluate = (auth: Partial<HttpAuth>) =>
+  new AlertGate({
+    sources: [prometheusAlerts(url, { timeoutMs: 2000, ...auth })],
+    promql: [],
+    filter: { matchOnly: false, firingOnly: false, matchers: [], includeOwn: false },
+    failOpen: false,
+  }).evaluate(NODES);
+
+describe('alert source over TLS (real Prometheus with web.config.file)', () => {
+  it('trusts the server with --alert-ca-file and reads its alerts', async () => {
+    const v = await eventually(
+      'Prometheus answering over TLS',
+      async () => {
+        const v = await evaluate({ caFile: join(dir, 'test-ca.crt') });
+        return v.all === undefined && v;
+      },
+      30_000,
+      250,
+    );
+    expect(v.perNode.size).toBe(0);
+  });
+
+  it('fails closed, naming the certificate problem, without the CA or with the wrong one', async () => {
+    for (const auth of [{}, { caFile: join(dir, 'other-ca.crt') }]) {
+      const v = await evaluate(auth);
+      expect(v.all).toMatch(/failed \(failing closed\)/);
+      expect(v.all).toMatch(/certificate|self[- ]signed|issuer/i);
+    }
+  });
+
+  it('fails closed naming the file when the CA file is missing', async () => {
+    const v = await evaluate({ caFile: join(dir, 'missing-ca.crt') });
+    expect(v.all).toMatch(/failed \(failing closed\)/);
+    expect(v.all).toContain('missing-ca.crt');
+  });
+
+  it('connects with --alert-insecure-skip-verify', async () => {
+    const v = await evaluate({ insecureSkipVerify: true });
+    expect(v.all).toBeUndefined();
+  });
+});
