@@ -325,6 +325,7 @@ export class Reconciler {
       ({ lease, state } = await this.perform({ kind: 'cordon' }, n, entry, lease, state, term));
     }
     this.updateMetrics(views, state, p, now);
+    this.reportWaits(views, p);
     await this.writeWindowStatus(
       windowObjs,
       evaluated,
@@ -745,6 +746,29 @@ export class Reconciler {
         if (this.drains.get(n.name) === task) this.drains.delete(n.name);
         this.kick();
       });
+  }
+
+  // --- why nodes wait ---------------------------------------------------------------------------------
+
+  /** Each node's last reported wait reason: an Event goes out when it changes, not on every pass. */
+  private readonly lastWait = new Map<string, string>();
+
+  /**
+   * `kubectl describe node` shows why a node that needs a reboot is not getting one (alert, window, PDB, blocking
+   * pod, halted, …). Waiting for a budget slot is the normal state of a rollout and is left to the metric.
+   */
+  private reportWaits(views: NodeView[], p: Plan): void {
+    const byName = new Map(views.map((v) => [v.name, v]));
+    const waiting = new Set<string>();
+    for (const w of p.waiting) {
+      waiting.add(w.node);
+      if (this.lastWait.get(w.node) === w.reason) continue;
+      this.lastWait.set(w.node, w.reason);
+      const n = byName.get(w.node);
+      if (w.reason === 'budget' || !n) continue;
+      this.events.emit(n, 'Normal', 'RebootWaiting', `reboot waits (${w.reason}): ${w.detail}`);
+    }
+    for (const name of [...this.lastWait.keys()]) if (!waiting.has(name)) this.lastWait.delete(name);
   }
 
   // --- metrics ----------------------------------------------------------------------------------------

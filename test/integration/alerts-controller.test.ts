@@ -54,6 +54,19 @@ describe('controller with alert gates', () => {
       /kreboot_blocked_nodes\{reason="alert"\} 2/.test(await r.metrics()),
     );
     expect(r.sims.every((s) => s.rebootsDone === 0)).toBe(true);
+    // Each node says why in its Events, once: not again on every pass (resync is 2 s here).
+    const waits = (name: string) =>
+      r.c.core
+        .listNamespacedEvent({ namespace: 'default', fieldSelector: `involvedObject.name=${name}` })
+        .then((l) => l.items.filter((e) => e.reason === 'RebootWaiting'));
+    for (const s of r.sims)
+      await eventually(`RebootWaiting event on ${s.name}`, async () => (await waits(s.name)).length > 0);
+    await new Promise((res) => setTimeout(res, 5000));
+    for (const s of r.sims) {
+      const w = await waits(s.name);
+      expect(w).toHaveLength(1);
+      expect(w[0]!.message).toMatch(/reboot waits \(alert\): .*TestCritical/);
+    }
     exporter.set('test_value{kind="critical"}', 0);
     await eventually(
       'all rebooted',
