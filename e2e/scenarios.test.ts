@@ -16,9 +16,9 @@ import { dashboardExprs } from '../scripts/dashboard.ts';
 import { ControlPlane } from './cluster/controlplane.ts';
 import { Exporter } from './prom/prometheus.ts';
 import { ruleExprs, selectorsOf } from './prom/promql-check.ts';
+import { isReady } from './sim/pods.ts';
 import type { SimulatedNode } from './sim/simulated-node.ts';
 import { installKreboot, kubectl } from './world/install.ts';
-import { isReady } from './world/workloads.ts';
 import { SAMPLE_EVERY_MS, World, type WorldOptions } from './world/world.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'kreboot-e2e-'));

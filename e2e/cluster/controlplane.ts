@@ -1,16 +1,15 @@
 // A real Kubernetes control plane started as local processes: etcd, kube-apiserver,
 // kube-controller-manager, kube-scheduler and kwok (simulated nodes and pod lifecycles).
 // Loopback only, free ports, generated certificates and kubeconfig, logs kept in the state dir.
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { binDir } from './binaries.ts';
+import { issueCert, makeCa, openssl } from './pki.ts';
 
-const run = promisify(execFile);
 const STAGES_FILE = fileURLToPath(new URL('./kwok-stages.yaml', import.meta.url));
 
 export const COMPONENTS = [
@@ -70,16 +69,6 @@ async function freePorts(n: number): Promise<number[]> {
   return [...ports];
 }
 
-async function openssl(args: string[], cwd: string): Promise<void> {
-  try {
-    await run('openssl', args, { cwd });
-  } catch (err) {
-    throw new Error(
-      `openssl ${args[0]} failed: ${(err as Error).message}. The test control plane needs the openssl CLI (apt-get install openssl).`,
-    );
-  }
-}
-
 /** A CA, a serving cert for 127.0.0.1/localhost, an admin client cert (system:masters) and the SA key pair. */
 async function makeCerts(pki: string): Promise<void> {
   mkdirSync(pki, { recursive: true });
@@ -98,49 +87,13 @@ async function makeCerts(pki: string): Promise<void> {
     join(pki, 'client.ext'),
     'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n',
   );
-  const days = '3650';
-  await openssl(
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      'ca.key',
-    ].concat(['-out', 'ca.crt', '-days', days, '-subj', '/CN=kreboot-test-ca']),
-    pki,
-  );
-  for (const [name, subj, extFile] of [
+  const days = 3650;
+  await makeCa(pki, 'ca', '/CN=kreboot-test-ca', days);
+  for (const [name, subject, extFile] of [
     ['apiserver', '/CN=kube-apiserver', 'serving.ext'],
     ['admin', '/O=system:masters/CN=kreboot-admin', 'client.ext'],
   ] as const) {
-    await openssl(
-      [
-        'req',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-keyout',
-        `${name}.key`,
-      ].concat(['-out', `${name}.csr`, '-subj', subj]),
-      pki,
-    );
-    await openssl(
-      ['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial'].concat([
-        '-out',
-        `${name}.crt`,
-        '-days',
-        days,
-        '-extfile',
-        extFile,
-      ]),
-      pki,
-    );
+    await issueCert(pki, { name, subject, ca: 'ca', extFile, days });
   }
   await openssl(['genrsa', '-out', 'sa.key', '2048'], pki);
   await openssl(['rsa', '-in', 'sa.key', '-pubout', '-out', 'sa.pub'], pki);

@@ -8,16 +8,9 @@ import type { CoreV1Api } from '@kubernetes/client-node';
 import type { KubeHttp } from '../../operator/kube/http.ts';
 import { kwokNode } from '../cluster/nodes.ts';
 import { AgentProcess } from './agent-process.ts';
+import { type PodLite, podsOnNode } from './pods.ts';
 
 export const POWER_ANNOTATION = 'sim.kreboot.io/power';
-
-interface SimPod {
-  metadata: { name: string; namespace: string; deletionTimestamp?: string };
-  status?: {
-    phase?: string;
-    containerStatuses?: Array<{ name: string; restartCount?: number; [k: string]: unknown }>;
-  };
-}
 
 export interface SimulatedNodeOptions {
   name: string;
@@ -38,7 +31,7 @@ export interface SimulatedNodeOptions {
    */
   credentials?: () => Promise<string>;
   /** Called when the host powers off, before anything else changes: lets a test check what was left on it. */
-  onPowerOff?: (sim: SimulatedNode) => Promise<void> | void;
+  onPowerOff?: (sim: SimulatedNode, pods: PodLite[]) => Promise<void> | void;
 }
 
 export class SimulatedNode {
@@ -157,12 +150,8 @@ export class SimulatedNode {
    * containers die with the host (not ready), and after the boot it starts them again (ready, one more restart).
    * kwok only runs Pending pods, so without this they would look untouched by the reboot.
    */
-  private async setPodsRunning(running: boolean): Promise<void> {
-    const q = new URLSearchParams({ fieldSelector: `spec.nodeName=${this.name}` });
-    const pods = await this.opts.http
-      .request<{ items: SimPod[] }>(`/api/v1/pods?${q}`)
-      .then((l) => l.items.filter((p) => !p.metadata.deletionTimestamp && p.status?.phase === 'Running'))
-      .catch(() => [] as SimPod[]);
+  private async setPodsRunning(all: PodLite[], running: boolean): Promise<void> {
+    const pods = all.filter((p) => p.status?.phase === 'Running');
     const now = new Date().toISOString();
     const status = running ? 'True' : 'False';
     await Promise.all(
@@ -200,9 +189,10 @@ export class SimulatedNode {
   /** The host goes down and (unless told otherwise) comes back in a new boot. */
   async reboot(): Promise<void> {
     await this.agent.stop('SIGKILL');
-    await this.opts.onPowerOff?.(this);
+    const pods = await podsOnNode(this.opts.http, this.name);
+    await this.opts.onPowerOff?.(this, pods);
     await this.setPower(false, 'Unknown');
-    await this.setPodsRunning(false);
+    await this.setPodsRunning(pods, false);
     if (this.neverComeBack) return;
     await new Promise((r) => setTimeout(r, this.opts.downMs ?? 500));
     this.boot++;
@@ -211,7 +201,7 @@ export class SimulatedNode {
     await this.setBootIdStatus();
     // kwok's node-initialize stage turns it Ready again once power is back.
     await this.setPower(true, 'True');
-    await this.setPodsRunning(true);
+    await this.setPodsRunning(await podsOnNode(this.opts.http, this.name), true);
     this.rebootsDone++;
     await this.startAgent();
   }

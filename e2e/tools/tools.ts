@@ -1,5 +1,5 @@
 // Where the pinned tools (helm, prometheus-operator CRDs) were built: e2e/tools/build.sh --print-dir.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 
 export function toolsDir(): string {
@@ -18,20 +18,22 @@ export function toolsDir(): string {
 export const helmBin = () => join(toolsDir(), 'helm');
 export const promOperatorCrds = () => join(toolsDir(), 'crds');
 
-/** Renders the chart as `helm install` would for a v1.37 cluster. */
+const TEMPLATE = [
+  'template',
+  'kreboot',
+  'deploy/helm/kreboot',
+  '--namespace',
+  'kreboot-system',
+  '--kube-version',
+  '1.37.2',
+];
+
+/** Renders the chart as `helm install` would for a v1.37 cluster; throws (with helm's stderr) if it fails. */
 export function helmTemplate(args: string[] = []): string {
-  return execFileSync(
-    helmBin(),
-    [
-      'template',
-      'kreboot',
-      'deploy/helm/kreboot',
-      '--namespace',
-      'kreboot-system',
-      '--kube-version',
-      '1.37.2',
-      ...args,
-    ],
-    { encoding: 'utf8' },
-  );
+  return execFileSync(helmBin(), [...TEMPLATE, ...args], { encoding: 'utf8' });
+}
+
+/** The same render, for a test that expects it to fail: status and output instead of a throw. */
+export function helmTemplateResult(args: string[]) {
+  return spawnSync(helmBin(), [...TEMPLATE, ...args], { encoding: 'utf8' });
 }

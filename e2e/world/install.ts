@@ -5,6 +5,8 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import type { KubeHttp } from '../../operator/kube/http.ts';
+import type { PodLite } from '../sim/pods.ts';
+import { eventually } from '../util/eventually.ts';
 
 export const SYSTEM_NS = 'kreboot-system';
 export const CRD_FILE = 'crds/maintenancewindows.kreboot.io.yaml';
@@ -103,24 +105,18 @@ export function tokenKubeconfig(adminKubeconfig: string, token: string, path: st
   return path;
 }
 
-interface PodLite {
-  metadata: { name: string; uid: string; deletionTimestamp?: string };
-  status?: { phase?: string };
-}
-
 /** The agent DaemonSet's pod on a node, once the DaemonSet controller made it and kwok runs it. */
-export async function agentPodOn(admin: KubeHttp, node: string, timeoutMs = 60_000): Promise<PodLite> {
-  const deadline = Date.now() + timeoutMs;
+export function agentPodOn(admin: KubeHttp, node: string, timeoutMs = 60_000): Promise<PodLite> {
   const q = new URLSearchParams({
     labelSelector: 'app.kubernetes.io/name=kreboot,app.kubernetes.io/component=agent',
     fieldSelector: `spec.nodeName=${node}`,
   });
-  for (;;) {
-    const list = await admin.request<{ items: PodLite[] }>(`/api/v1/namespaces/${SYSTEM_NS}/pods?${q}`);
-    const pod = list.items.find((p) => !p.metadata.deletionTimestamp);
-    if (pod) return pod;
-    if (Date.now() > deadline)
-      throw new Error(`no kreboot-agent DaemonSet pod on ${node} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  return eventually(
+    `the kreboot-agent DaemonSet pod on ${node}`,
+    async () =>
+      (await admin.request<{ items: PodLite[] }>(`/api/v1/namespaces/${SYSTEM_NS}/pods?${q}`)).items.find(
+        (p) => !p.metadata.deletionTimestamp,
+      ),
+    timeoutMs,
+  );
 }

@@ -65,22 +65,3 @@ export async function createWorkloads(
   });
   return { ns, webMinAvailable, webReplicas };
 }
-
-export interface PodLite {
-  metadata: {
-    name: string;
-    labels?: Record<string, string>;
-    deletionTimestamp?: string;
-    ownerReferences?: Array<{ kind: string }>;
-  };
-  spec: { nodeName?: string };
-  status?: { phase?: string; conditions?: Array<{ type: string; status: string }> };
-}
-
-export const isReady = (p: PodLite) =>
-  !p.metadata.deletionTimestamp &&
-  p.status?.phase === 'Running' &&
-  (p.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
-
-export const isDaemonSetPod = (p: PodLite) =>
-  (p.metadata.ownerReferences ?? []).some((o) => o.kind === 'DaemonSet');

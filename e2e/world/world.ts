@@ -13,6 +13,7 @@ import { Annotations, Conditions } from '../../operator/protocol.ts';
 import { KrebootPrometheus } from '../prom/kreboot-prometheus.ts';
 import { freePort } from '../prom/prometheus.ts';
 import { ControllerProcess } from '../sim/controller-process.ts';
+import { isDaemonSetPod, isReady, type PodLite } from '../sim/pods.ts';
 import { SimulatedNode } from '../sim/simulated-node.ts';
 import { eventually } from '../util/eventually.ts';
 import {
@@ -23,7 +24,7 @@ import {
   SYSTEM_NS,
   tokenKubeconfig,
 } from './install.ts';
-import { createWorkloads, isDaemonSetPod, isReady, type PodLite, type Workloads } from './workloads.ts';
+import { createWorkloads, type Workloads } from './workloads.ts';
 
 export const WORLD_LABEL = 'kreboot.e2e/world';
 export const SAMPLE_EVERY_MS = 100;
@@ -113,7 +114,7 @@ export class World {
         downMs: o.downMs ?? 1000,
         agentMetricsPort: port,
         credentials: () => this.agentCredentials(name, dir),
-        onPowerOff: (s) => this.checkDrained(s),
+        onPowerOff: (s, pods) => this.checkDrained(s, pods),
       });
       // No target labels: the agent labels its own series with its node.
       agentTargets.push({ address: `127.0.0.1:${port}`, labels: {} });
@@ -148,7 +149,10 @@ export class World {
 
   private async agentCredentials(node: string, dir: string): Promise<string> {
     const pod = await agentPodOn(this.http, node);
-    const token = await requestToken(this.http, 'kreboot-agent', pod.metadata);
+    const token = await requestToken(this.http, 'kreboot-agent', {
+      name: pod.metadata.name,
+      uid: pod.metadata.uid,
+    });
     return tokenKubeconfig(this.opts.kubeconfig, token, join(dir, 'agent-kubeconfig'), `agent-${node}`);
   }
 
@@ -270,14 +274,9 @@ export class World {
   }
 
   /** Invariant 4: no reboot before the drain finished; DaemonSet pods stay, as kubectl drain leaves them. */
-  private async checkDrained(s: SimulatedNode): Promise<void> {
+  private checkDrained(s: SimulatedNode, pods: PodLite[]): void {
     if (this.opts.allowUndrainedReboot) return;
-    const q = new URLSearchParams({ fieldSelector: `spec.nodeName=${s.name}` });
-    const pods = await this.http
-      .request<{ items: PodLite[] }>(`/api/v1/pods?${q}`)
-      .then((l) => l.items)
-      .catch(() => []);
-    const left = pods.filter((p) => !isDaemonSetPod(p) && !p.metadata.deletionTimestamp);
+    const left = pods.filter((p) => !isDaemonSetPod(p));
     if (left.length)
       this.violate(
         `${s.name} rebooted with pods not drained: ${left.map((p) => p.metadata.name).join(', ')}`,

@@ -1,11 +1,11 @@
 // The alert source over HTTPS, against a real Prometheus serving TLS (web.config.file) with a certificate from a
 // CA made for the test: --alert-ca-file trusts it, no CA or the wrong CA fails closed naming the cause, and
 // --alert-insecure-skip-verify connects anyway.
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { issueCert, makeCa } from '../../e2e/cluster/pki.ts';
 import { freePort, Proc, requireBinary } from '../../e2e/prom/prometheus.ts';
 import { AlertGate } from '../../operator/alerts/gate.ts';
 import type { HttpAuth } from '../../operator/alerts/http-json.ts';
@@ -17,63 +17,17 @@ const NODES = new Set(['node-a']);
 let prom: Proc;
 let url = '';
 
-const openssl = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-
-function makeCa(name: string): void {
-  openssl([
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-days',
-    '1',
-    '-subj',
-    `/CN=${name}`,
-    '-keyout',
-    `${name}.key`,
-    '-out',
-    `${name}.crt`,
-  ]);
-}
-
 beforeAll(async () => {
-  makeCa('test-ca');
-  makeCa('other-ca');
+  await makeCa(dir, 'test-ca', '/CN=test-ca', 1);
+  await makeCa(dir, 'other-ca', '/CN=other-ca', 1);
   writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n');
-  openssl([
-    'req',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-subj',
-    '/CN=prometheus',
-    '-keyout',
-    'server.key',
-    '-out',
-    'server.csr',
-  ]);
-  openssl([
-    'x509',
-    '-req',
-    '-in',
-    'server.csr',
-    '-CA',
-    'test-ca.crt',
-    '-CAkey',
-    'test-ca.key',
-    '-CAcreateserial',
-    '-days',
-    '1',
-    '-extfile',
-    'san.ext',
-    '-out',
-    'server.crt',
-  ]);
+  await issueCert(dir, {
+    name: 'server',
+    subject: '/CN=prometheus',
+    ca: 'test-ca',
+    extFile: 'san.ext',
+    days: 1,
+  });
   writeFileSync(
     join(dir, 'web.yml'),
     `tls_server_config:\n  cert_file: ${join(dir, 'server.crt')}\n  key_file: ${join(dir, 'server.key')}\n`,
