@@ -21,6 +21,8 @@ export interface AgentMetrics {
   reboots: Counter;
 }
 
+const LIVENESS_TICK_MS = 1000;
+
 export interface AgentDeps {
   api: OwnNodeApi;
   check: () => Promise<CheckResult>;
@@ -32,6 +34,8 @@ export interface AgentDeps {
   watchFile?: string;
   checkPeriodMs: number;
   watchSilenceMs: number;
+  /** The sentinel command's own timeout: a check running far past it is wedged (liveness). */
+  checkTimeoutMs?: number;
   now?: () => Date;
 }
 
@@ -49,6 +53,12 @@ export class Agent {
   /** In-process guard on top of the durable annotation: this process never starts two reboots. */
   private rebootStarted = false;
   private reported = false;
+  private lastRefusal: string | undefined;
+  /** Liveness: when the watch loop last made progress, and when the running sentinel check began. */
+  private loopProgressAt = Date.now();
+  private checkStartedAt: number | undefined;
+  private tickAt = Date.now();
+  private tickTimer: NodeJS.Timeout | undefined;
   private apiHealthy = false;
   private loop: Promise<void> | undefined;
   private readonly now: () => Date;
@@ -62,7 +72,29 @@ export class Agent {
     return this.reported && this.apiHealthy;
   }
 
+  /**
+   * Liveness, for the kubelet's probe: false only when a restart would help. The API being down is not such a
+   * case (the loop backs off and recovers), a wedged loop is: the watch loop made no progress for longer than its
+   * own watchdog plus the longest backoff, the event loop stood still, or a sentinel check outlived its timeout.
+   */
+  liveness(): { ok: boolean; why: string } {
+    const now = Date.now();
+    const loopLimit = this.d.watchSilenceMs + 60_000;
+    if (now - this.tickAt > LIVENESS_TICK_MS * 10)
+      return { ok: false, why: `event loop stalled for ${now - this.tickAt} ms` };
+    if (this.loop && now - this.loopProgressAt > loopLimit)
+      return { ok: false, why: `watch loop made no progress for ${now - this.loopProgressAt} ms` };
+    const checkLimit = (this.d.checkTimeoutMs ?? 30_000) * 2 + 10_000;
+    if (this.checkStartedAt !== undefined && now - this.checkStartedAt > checkLimit)
+      return { ok: false, why: `sentinel check running for ${now - this.checkStartedAt} ms (wedged)` };
+    return { ok: true, why: 'ok' };
+  }
+
   start(): void {
+    this.tickTimer = setInterval(() => {
+      this.tickAt = Date.now();
+    }, LIVENESS_TICK_MS);
+    this.tickTimer.unref();
     const log = this.d.log.child({ phase: 'start' });
     log.info({ bootId: this.d.bootId, rebooter: this.d.rebooter.description }, 'agent starting');
     this.startSentinelWatch();
@@ -74,6 +106,7 @@ export class Agent {
   async stop(): Promise<void> {
     this.stopCtl.abort();
     clearInterval(this.checkTimer);
+    clearInterval(this.tickTimer);
     clearTimeout(this.retryTimer);
     this.fsWatcher?.close();
     await this.loop?.catch(() => {});
@@ -116,7 +149,9 @@ export class Agent {
     this.checking = (async () => {
       do {
         this.recheck = false;
+        this.checkStartedAt = Date.now();
         const result = await this.d.check();
+        this.checkStartedAt = undefined;
         this.record(result);
       } while (this.recheck && !this.stopCtl.signal.aborted);
     })().finally(() => {
@@ -159,6 +194,7 @@ export class Agent {
     let backoff = 500;
     let resourceVersion: string | undefined;
     while (!signal.aborted) {
+      this.loopProgressAt = Date.now();
       try {
         if (resourceVersion === undefined) {
           const node = await this.d.api.get(signal);
@@ -172,6 +208,7 @@ export class Agent {
         let silentTimer: NodeJS.Timeout | undefined;
         let silent = false;
         const arm = () => {
+          this.loopProgressAt = Date.now();
           clearTimeout(silentTimer);
           silentTimer = setTimeout(() => {
             silent = true;
@@ -221,6 +258,7 @@ export class Agent {
           this.d.metrics.apiErrors.inc();
           log.warn({ reason: 'api-error', err: e.message, retryInMs: backoff }, 'API call failed; retrying');
           await sleep(backoff + Math.random() * backoff * 0.2, signal);
+          this.loopProgressAt = Date.now();
           backoff = Math.min(backoff * 2, 30_000);
         }
         resourceVersion = undefined;
@@ -280,7 +318,12 @@ export class Agent {
           wrote = true;
         }
         if (!wrote && this.check !== undefined) this.reported = true;
-        if (decision.refusal && !decision.reboot) log.debug({ reason: 'no-reboot' }, decision.refusal);
+        // A refused approval is either a stale one (harmless, the controller is about to clear it) or a forged
+        // one: either way a person should see it, once per distinct refusal rather than per event.
+        if (decision.refusal && !decision.reboot && decision.refusal !== this.lastRefusal) {
+          this.lastRefusal = decision.refusal;
+          log.warn({ reason: 'approval-refused' }, decision.refusal);
+        } else if (!decision.refusal) this.lastRefusal = undefined;
         if (decision.reboot) {
           await this.reboot();
           return;
@@ -303,10 +346,13 @@ export class Agent {
     const log = this.d.log.child({ phase: 'reboot' });
     if (this.rebootStarted) return;
     // Durable record first: a restarted agent in this same boot sees it and never reboots a second time.
-    // If this write fails nothing has happened yet, and the next reconcile tries again.
+    // If this write fails nothing has happened yet, and the next reconcile tries again. It is a compare-and-swap
+    // on the node the decision was made on: if the controller withdrew the approval (or anyone changed the node)
+    // in between, the write fails with a conflict and the agent decides again on the fresh node.
     this.node = await this.d.api.patchAnnotations(
       { [Annotations.rebootingFromBootId]: this.d.bootId },
       this.stopCtl.signal,
+      this.node?.metadata.resourceVersion,
     );
     this.rebootStarted = true;
     log.warn(

@@ -125,6 +125,12 @@ export function decide(obs: AgentObservation): AgentDecision {
     else if (from === obs.bootId)
       refusal = `a reboot from boot ${obs.bootId} was already started; never twice`;
     else if (truthy(a[Annotations.exclude])) refusal = `node carries ${Annotations.exclude}`;
+    // Defence in depth (the admission policy is the first line): an approval counts only on a node the
+    // controller has cordoned and moved to the approved phase. A copied or forged approval alone reboots nothing.
+    else if (a[Annotations.phase] !== 'approved')
+      refusal = `approval for boot ${approved} without the controller's approved phase (${Annotations.phase}=${a[Annotations.phase] ?? 'none'}); not rebooting`;
+    else if (obs.node.spec?.unschedulable !== true)
+      refusal = `approval for boot ${approved} on a node that is not cordoned; kreboot reboots only a cordoned, drained node`;
     else reboot = true;
   }
   return { annotations, condition, reboot, ...(refusal ? { refusal } : {}) };

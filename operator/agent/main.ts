@@ -72,11 +72,13 @@ export async function runAgent(argv: string[]): Promise<number> {
     watchFile: cfg.sentinelCommand ? undefined : cfg.sentinelFile,
     checkPeriodMs: cfg.checkPeriod,
     watchSilenceMs: cfg.watchSilenceTimeout,
+    checkTimeoutMs: cfg.commandTimeout,
   });
 
   const server = await serve(cfg.metricsPort, cfg.metricsAddress, {
     metrics: async () => ({ contentType: CONTENT_TYPE, body: registry.render() }),
     ready: () => ({ ok: agent.ready, why: agent.ready ? 'ok' : 'not ready' }),
+    live: () => agent.liveness(),
   });
   log.info({ phase: 'start', api: conn.source, metricsPort: cfg.metricsPort, version: VERSION }, 'agent up');
   agent.start();

@@ -52,6 +52,8 @@ export async function connect(kubeconfig: string | undefined): Promise<Connectio
 export interface Endpoints {
   metrics: () => Promise<{ contentType: string; body: string }>;
   ready: () => { ok: boolean; why: string };
+  /** /healthz: unhealthy only when a restart would help (default: always healthy while serving). */
+  live?: () => { ok: boolean; why: string };
 }
 
 /** Serves /metrics, /healthz and /readyz; resolves once listening (port 0 = no server). */
@@ -62,7 +64,8 @@ export async function serve(port: number, address: string, e: Endpoints): Promis
       const m = await e.metrics();
       res.writeHead(200, { 'Content-Type': m.contentType }).end(m.body);
     } else if (path === '/healthz') {
-      res.writeHead(200).end('ok\n');
+      const l = e.live?.() ?? { ok: true, why: 'ok' };
+      res.writeHead(l.ok ? 200 : 503).end(`${l.why}\n`);
     } else if (path === '/readyz') {
       const r = e.ready();
       res.writeHead(r.ok ? 200 : 503).end(`${r.why}\n`);

@@ -216,6 +216,17 @@ export const controllerOptions = {
     schema: duration(5000, 100),
     example: '5s',
   },
+  alertMaxResponseBytes: {
+    flag: 'alert-max-response-bytes',
+    help: 'largest alert-source answer read (default 8388608, 8 MiB); a larger one fails closed, memory stays bounded',
+    schema: z.coerce
+      .number({ error: 'must be a number of bytes' })
+      .int('must be a whole number of bytes')
+      .min(1024, 'must be at least 1024 bytes')
+      .max(128 * 1024 * 1024, 'must be at most 134217728 (128 MiB): the controller parses the whole answer')
+      .default(8 * 1024 * 1024),
+    example: '8388608',
+  },
   alertPollPeriod: {
     flag: 'alert-poll-period',
     help: 'ask the alert sources at most this often (default 10s)',

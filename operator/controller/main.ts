@@ -24,6 +24,7 @@ export const LEADER_LEASE = 'kreboot-controller';
 function alertGateFrom(cfg: ControllerConfig, log: Logger, metrics: ControllerMetrics): AlertGate {
   const auth = {
     timeoutMs: cfg.alertTimeout,
+    maxBytes: cfg.alertMaxResponseBytes,
     bearerTokenFile: cfg.alertBearerTokenFile,
     basicAuthFile: cfg.alertBasicAuthFile,
     caFile: cfg.alertCaFile,
@@ -100,7 +101,12 @@ export async function runController(argv: string[]): Promise<number> {
     log,
     metrics,
     new ApiEventSink(http, cfg.identity, log),
-    { alertGate: alertGateFrom(cfg, log, metrics), alertPollMs: cfg.alertPollPeriod },
+    {
+      alertGate: alertGateFrom(cfg, log, metrics),
+      alertPollMs: cfg.alertPollPeriod,
+      // Each source has --alert-timeout as its own total deadline; the round gets a second more.
+      alertDeadlineMs: cfg.alertTimeout + 1000,
+    },
   );
   const elector = new LeaderElector(
     new LeaseClient(http, cfg.namespace),

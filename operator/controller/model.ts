@@ -17,6 +17,8 @@ export interface NodeView {
   /** When the need was first seen (ms since epoch), for longest-waiting-first. */
   requiredSince: number | undefined;
   phase: Phase | undefined;
+  /** The phase annotation as written, when it is not one of the phases (a malformed or foreign write). */
+  malformedPhase?: string;
   phaseSince: number | undefined;
   wasUnschedulable: boolean;
   approvedBootId: string | undefined;
@@ -34,14 +36,27 @@ export interface NodeView {
   lastFailure: string | undefined;
   /** Alerts firing when the reboot was approved. */
   alertsBefore: string[];
+  /** Time annotations that could not be used (annotation key -> why): they count as absent. */
+  invalidTimes?: Record<string, string>;
 }
 
 const truthy = (v: string | undefined) => v !== undefined && v !== '' && v.toLowerCase() !== 'false';
-const time = (v: string | undefined) => {
-  if (!v) return undefined;
-  const t = Date.parse(v);
-  return Number.isNaN(t) ? undefined : t;
-};
+
+/** RFC 3339 with a zone, as Kubernetes writes times; nothing lenient ("-1" is not a time, nor is "2024-01-01"). */
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
+
+/** How far ahead of this replica's clock a written time may be before it counts as invalid (clock skew). */
+export const FUTURE_TOLERANCE_MS = 60_000;
+
+/** Parses an RFC 3339 time; undefined with a reason when absent, malformed or (given `now`) in the future. */
+export function parseTime(v: string | undefined, now?: number): { t: number | undefined; invalid?: string } {
+  if (v === undefined || v === '') return { t: undefined };
+  const t = RFC3339.test(v) ? Date.parse(v) : Number.NaN;
+  if (Number.isNaN(t)) return { t: undefined, invalid: `${JSON.stringify(v)} is not an RFC 3339 time` };
+  if (now !== undefined && t > now + FUTURE_TOLERANCE_MS)
+    return { t: undefined, invalid: `${JSON.stringify(v)} is in the future` };
+  return { t };
+}
 
 export interface NodeLike {
   metadata?: {
@@ -49,6 +64,7 @@ export interface NodeLike {
     uid?: string;
     labels?: Record<string, string>;
     annotations?: Record<string, string>;
+    managedFields?: ManagedField[];
   };
   spec?: { unschedulable?: boolean };
   status?: {
@@ -57,8 +73,50 @@ export interface NodeLike {
   };
 }
 
-export function viewOf(node: NodeLike): NodeView {
+export interface ManagedField {
+  manager?: string;
+  operation?: string;
+  time?: string;
+  subresource?: string;
+  fieldsV1?: Record<string, unknown>;
+}
+
+/** The field manager kreboot's controller writes with, so its own writes can be told from others'. */
+export const CONTROLLER_FIELD_MANAGER = 'kreboot-controller';
+
+/**
+ * Who last set a field, from managedFields: `path` is the fieldsV1 path, e.g. ['f:metadata', 'f:annotations',
+ * 'f:kreboot.io/phase']. Undefined when no entry owns it.
+ */
+export function writerOf(node: NodeLike, path: string[]): ManagedField | undefined {
+  return (node.metadata?.managedFields ?? []).find((m) => {
+    let at: unknown = m.fieldsV1;
+    for (const p of path) {
+      if (typeof at !== 'object' || at === null || !(p in at)) return false;
+      at = (at as Record<string, unknown>)[p];
+    }
+    return true;
+  });
+}
+
+export const annotationPath = (key: string) => ['f:metadata', 'f:annotations', `f:${key}`];
+export const UNSCHEDULABLE_PATH = ['f:spec', 'f:unschedulable'];
+
+/** "kubectl-annotate (Update, 2026-11-29T10:00:00Z)": who wrote a field, for Events and logs. */
+export function describeWriter(m: ManagedField | undefined): string {
+  if (!m) return 'an unknown writer (no managedFields entry)';
+  return `${m.manager ?? 'an unnamed manager'} (${m.operation ?? 'write'}${m.time ? `, ${m.time}` : ''})`;
+}
+
+/** `now` (ms) turns on the future check for time annotations; without it only the format is checked. */
+export function viewOf(node: NodeLike, now?: number): NodeView {
   const a = node.metadata?.annotations ?? {};
+  const invalidTimes: Record<string, string> = {};
+  const time = (key: string) => {
+    const r = parseTime(a[key], now);
+    if (r.invalid) invalidTimes[key] = r.invalid;
+    return r.t;
+  };
   const labels = node.metadata?.labels ?? {};
   const conds = node.status?.conditions ?? [];
   const ready = conds.find((c) => c.type === 'Ready');
@@ -73,10 +131,20 @@ export function viewOf(node: NodeLike): NodeView {
     required: rr ? (rr.status as NodeView['required']) : undefined,
     requiredReason: rr?.reason,
     requiredSince:
-      time(a[Annotations.rebootRequiredSince]) ??
-      (rr?.status === 'True' ? time(String(rr.lastTransitionTime ?? '')) : undefined),
+      time(Annotations.rebootRequiredSince) ??
+      (rr?.status === 'True'
+        ? parseTime(
+            rr.lastTransitionTime instanceof Date
+              ? rr.lastTransitionTime.toISOString()
+              : rr.lastTransitionTime,
+            now,
+          ).t
+        : undefined),
     phase: (Phases as readonly string[]).includes(phase ?? '') ? (phase as Phase) : undefined,
-    phaseSince: time(a[Annotations.phaseSince]),
+    ...(phase !== undefined && !(Phases as readonly string[]).includes(phase)
+      ? { malformedPhase: phase }
+      : {}),
+    phaseSince: time(Annotations.phaseSince),
     wasUnschedulable: a[Annotations.wasUnschedulable] === 'true',
     approvedBootId: a[Annotations.approvedBootId],
     bootId: node.status?.nodeInfo?.bootID || undefined,
@@ -86,9 +154,10 @@ export function viewOf(node: NodeLike): NodeView {
     requested: truthy(a[Annotations.rebootRequested]),
     controlPlane: CONTROL_PLANE_LABEL in labels || 'node-role.kubernetes.io/master' in labels,
     zone: labels[ZONE_LABEL],
-    lastFailureAt: time(a[Annotations.lastFailureAt]),
+    lastFailureAt: time(Annotations.lastFailureAt),
     lastFailure: a[Annotations.lastFailure],
     alertsBefore: parseList(a[Annotations.alertsBefore]),
+    invalidTimes,
   };
 }
 

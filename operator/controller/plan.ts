@@ -35,6 +35,8 @@ export interface PlanInput {
   paused?: string;
   halted?: string;
   retryAfterFailureMs: number;
+  /** Consider only this node for a start (the others still count for budgets and the control-plane rule). */
+  only?: string;
 }
 
 export interface Waiting {
@@ -87,7 +89,9 @@ export function plan(input: PlanInput): Plan {
   const start: string[] = [];
   const waiting: Waiting[] = [];
 
-  const candidates = nodes.filter((n) => !isInFlight(n, locked) && n.required === 'True').sort(byWaiting);
+  const candidates = nodes
+    .filter((n) => !isInFlight(n, locked) && n.required === 'True' && (input.only ?? n.name) === n.name)
+    .sort(byWaiting);
   const workersPending = nodes.filter(
     (n) => !n.controlPlane && !n.excluded && (isInFlight(n, locked) || needsReboot(n)),
   ).length;

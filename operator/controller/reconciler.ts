@@ -4,7 +4,9 @@
 import type { Logger } from 'pino';
 import type { AlertGate } from '../alerts/gate.ts';
 import type { AlertVerdict } from '../alerts/model.ts';
+import { AlertPoller, OPEN_VERDICT } from '../alerts/poller.ts';
 import type { KubeHttp } from '../kube/http.ts';
+import { ApiError } from '../kube/http.ts';
 import { type Obj, Reflector } from '../kube/reflector.ts';
 import { fromObject, matches, parseSelector, type Requirement } from '../kube/selector.ts';
 import type { NodeLite } from '../kube/types.ts';
@@ -34,8 +36,25 @@ import type { EventSink } from './events.ts';
 import { isConflict, type Lease, LeaseClient } from './lease.ts';
 import { ClusterLock, type LockEntry, type LockState } from './lock.ts';
 import type { ControllerMetrics } from './metrics.ts';
-import { type NodeView, needsReboot, viewOf } from './model.ts';
-import { budgetsFor, type Gates, isInFlight, type Plan, plan } from './plan.ts';
+import {
+  annotationPath,
+  CONTROLLER_FIELD_MANAGER,
+  describeWriter,
+  type NodeLike,
+  type NodeView,
+  needsReboot,
+  UNSCHEDULABLE_PATH,
+  viewOf,
+  writerOf,
+} from './model.ts';
+import { type Budget, budgetsFor, type Gates, isInFlight, type Plan, plan } from './plan.ts';
+
+/** Why the planner would not start a node now (a wait reason, or "not-needed"). */
+interface Refusal {
+  reason: string;
+  detail: string;
+}
+
 import { bootToLeave, cleanupPatch, cordonPatch, nextStep, type Step, type StepConfig } from './step.ts';
 
 export interface ReconcilerSettings extends StepConfig {
@@ -52,9 +71,11 @@ export interface ReconcilerSettings extends StepConfig {
 
 /** Gates that other parts plug in (MaintenanceWindow, alerts); the defaults let everything through. */
 export interface ExternalGates {
-  /** Prometheus/Alertmanager/PromQL gates, asked at most every alertPollMs. */
+  /** Prometheus/Alertmanager/PromQL gates, polled every alertPollMs off the reconcile path. */
   alertGate?: AlertGate;
   alertPollMs?: number;
+  /** One polling round's hard deadline (default 5 s). */
+  alertDeadlineMs?: number;
   window?: (n: NodeView, now: number) => string | undefined;
   alert?: (n: NodeView) => string | undefined;
   /** After a reboot, before releasing the node: undefined when clear. */
@@ -85,6 +106,7 @@ export class Reconciler {
   private readonly drainer: Drainer;
   private readonly drains = new Map<string, DrainTask>();
   private readonly blocking: Requirement[][];
+  private readonly poller: AlertPoller | undefined;
   private wake: (() => void) | undefined;
   private pending = false;
   /** The last plan, for logs and the status view. */
@@ -115,6 +137,16 @@ export class Reconciler {
       query: settings.windows.selector ? { labelSelector: settings.windows.selector } : undefined,
     });
     this.lock = new ClusterLock(new LeaseClient(http, namespace), identity);
+    this.poller = gates.alertGate
+      ? new AlertPoller(
+          gates.alertGate,
+          { pollMs: gates.alertPollMs ?? 10_000, deadlineMs: gates.alertDeadlineMs ?? 5_000 },
+          () => new Set(this.nodes.list().map((n) => n.metadata.name)),
+          log,
+          kick,
+          now,
+        )
+      : undefined;
     this.drainer = new Drainer(http, settings.drain, log);
     this.blocking = settings.blockingPodSelectors.map(parseSelector);
   }
@@ -136,6 +168,8 @@ export class Reconciler {
 
   /** Reconciles until the term ends (leadership lost or shutdown). */
   async run(term: AbortSignal): Promise<void> {
+    // The alert sources are polled for this term only, on their own schedule (never awaited by a pass).
+    void this.poller?.run(term);
     this.kick();
     while (!term.aborted) {
       if (!this.pending) {
@@ -177,7 +211,7 @@ export class Reconciler {
   }
 
   private nextWake = Number.POSITIVE_INFINITY;
-  private currentAlerts: AlertVerdict | undefined;
+  private currentAlerts: AlertVerdict = OPEN_VERDICT;
   private nextWakeMs(): number {
     const until = this.nextWake - this.now();
     return Math.max(
@@ -186,78 +220,106 @@ export class Reconciler {
     );
   }
 
-  private alertCache: { at: number; v: AlertVerdict } | undefined;
-  private lastAlertBlock: string | undefined;
-
-  /** The alert verdict, asked of the sources at most every alertPollMs; open when no source is configured. */
-  private async alerts(views: NodeView[], now: number, term: AbortSignal): Promise<AlertVerdict> {
-    const g = this.gates.alertGate;
-    if (!g?.enabled) return { perNode: new Map(), firing: [] };
-    const poll = this.gates.alertPollMs ?? 10_000;
-    if (!this.alertCache || now - this.alertCache.at >= poll) {
-      const v = await g.evaluate(new Set(views.map((n) => n.name)), term);
-      this.alertCache = { at: now, v };
-      if (v.all !== this.lastAlertBlock) {
-        this.lastAlertBlock = v.all;
-        this.log.info(
-          { reason: v.all ? 'alert-gate-blocked' : 'alert-gate-clear' },
-          v.all ?? 'alert gates clear',
-        );
-      }
-    }
-    this.nextWake = Math.min(this.nextWake, this.alertCache.at + poll + 10);
-    return this.alertCache.v;
-  }
+  /** Nodes with a lock entry that the cache does not show (outside --node-selector): fetched by a direct GET. */
+  private readonly offCache = new Map<string, NodeLite & { metadata: { uid?: string } }>();
+  /** Invalid time annotations already reported (node/key/value), so each gets one Warning Event. */
+  private readonly invalidReportedTimes = new Set<string>();
+  /** When this replica first saw a node's phase without a usable phase-since: the phase's age counts from here. */
+  private readonly phaseFirstSeen = new Map<string, { phase: string; at: number }>();
 
   // --- one pass --------------------------------------------------------------------------------------
+  //
+  // Named steps, each idempotent: a crash between any two leaves state the next pass (or leader) repairs.
 
   async reconcileOnce(term: AbortSignal): Promise<void> {
     const now = this.now();
     let { lease, state } = await this.lock.read(term);
-    const views = this.nodes.list().map(viewOf);
-    const byName = new Map(views.map((v) => [v.name, v]));
     this.nextWake = Number.POSITIVE_INFINITY;
+    const views = this.nodes.list().map((n) => viewOf(n, now));
 
-    // Entries whose Node is gone (or was replaced by a new object of the same name) are released.
-    const stale = state.entries.filter((e) => byName.get(e.node)?.uid !== e.uid || !byName.has(e.node));
-    if (stale.length && !state.corrupt) {
-      ({ lease, state } = await this.lock.update(
-        lease,
-        (s) => ({
-          ...s,
-          entries: s.entries.filter((e) => !stale.some((x) => x.node === e.node && x.uid === e.uid)),
-        }),
-        term,
-      ));
-      for (const e of stale) {
-        this.drains.get(e.node)?.ctl.abort();
-        this.drains.delete(e.node);
-        this.log.warn({ node: e.node, reason: 'node-deleted' }, 'released the lock entry of a deleted node');
-      }
-    }
+    // 1. Lock entries follow their Node object: an entry goes only when the API server says the Node is gone.
+    ({ lease, state } = await this.releaseGoneEntries(views, lease, state, term));
+    const byName = new Map(views.map((v) => [v.name, v]));
 
-    const alerts = await this.alerts(views, now, term);
+    // 2. Inputs that cannot be trusted are reported and neutralised (times, malformed phases, stray approvals).
+    this.checkTimes(views, now);
+    await this.repairForeignWrites(views, state, term);
+
+    // 3. Gates for this pass, from caches only (alerts come from the poller: this pass never waits on them).
+    const alerts = this.poller?.current(now) ?? OPEN_VERDICT;
     this.currentAlerts = alerts;
+    const staleAt = this.poller?.enabled ? this.poller.staleAt() : undefined;
+    if (staleAt !== undefined) this.nextWake = Math.min(this.nextWake, staleAt);
+    const locked = () => new Set(state.entries.map((e) => e.node));
+    const windowObjs = this.windows.list();
+    const evaluated = this.windowEvaluator.evaluate(windowObjs, now);
+    const index = new WindowIndex(evaluated);
+    const gates = await this.gateFunctions(views, locked(), now);
+    gates.window = windowGate(index, this.settings.windows, now);
+    const budgets = (): Budget[] => [
+      ...budgetsFor(views, this.settings.concurrency, this.settings.zoneConcurrency),
+      ...windowBudgets(index, views),
+    ];
+    for (const w of evaluated) {
+      if (w.current)
+        this.nextWake = Math.min(
+          this.nextWake,
+          w.current.end - this.settings.windows.endMarginMs + 10,
+          w.current.end + 10,
+        );
+      if (w.next) this.nextWake = Math.min(this.nextWake, w.next.start + 10);
+      if (w.exclusion) this.nextWake = Math.min(this.nextWake, w.exclusion.end + 10);
+    }
+    /** Would the planner start this node now, all else as it is? undefined = yes, else why not. */
+    const refusal = (n: NodeView): Refusal | undefined => {
+      const others = locked();
+      others.delete(n.name);
+      const p = plan({
+        nodes: views.map((v) => (v.name === n.name ? { ...v, phase: undefined } : v)),
+        locked: others,
+        budgets: budgets(),
+        gates,
+        now,
+        paused: state.paused ?? state.corrupt,
+        halted: state.halted,
+        retryAfterFailureMs: this.settings.retryAfterFailureMs,
+        only: n.name,
+      });
+      if (p.start.includes(n.name)) return undefined;
+      return (
+        p.waiting.find((w) => w.node === n.name) ?? {
+          reason: 'not-needed',
+          detail: `the node does not need a reboot (RebootRequired=${n.required ?? 'unreported'})`,
+        }
+      );
+    };
 
-    // In-flight nodes: one step each.
+    // 4. In-flight nodes: one step each. A phase or entry kreboot did not write is adopted only as a repair.
     const entries = new Map(state.entries.map((e) => [e.node, e]));
     for (const n of views) {
       const entry = entries.get(n.name);
       if (!entry && n.phase === undefined) continue;
       if (term.aborted) return;
       if (!entry) {
-        // A phase without a lock entry (the lock object was edited or recreated): take the entry back first.
         if (state.corrupt) continue;
-        ({ lease, state } = await this.lock.update(
-          lease,
-          (s) => ({ ...s, entries: [...s.entries, this.lock.entry(n.name, n.uid)] }),
-          term,
-        ));
-        this.log.warn(
-          { node: n.name, phase: n.phase, reason: 'lock-entry-restored' },
-          'node in progress had no lock entry; restored it',
-        );
+        ({ lease, state } = await this.adoptOrRefusePhase(n, refusal(n), lease, state, term));
         continue;
+      }
+      if (n.phase === undefined && !entry.finishing && n.required === 'True' && !n.excluded) {
+        // An entry without a phase: a start whose cordon did not happen (a crash), or a lock edited by hand.
+        // Cordon only if the planner would start the node now; otherwise give the slot back.
+        const why = refusal(n);
+        if (why) {
+          ({ lease, state } = await this.perform(
+            { kind: 'release', why: `lock entry without a started rollout, not resumed: ${why.detail}` },
+            n,
+            entry,
+            lease,
+            state,
+            term,
+          ));
+          continue;
+        }
       }
       const step = nextStep(
         {
@@ -275,30 +337,11 @@ export class Reconciler {
       this.scheduleTimeout(n);
     }
 
-    // New starts.
-    const locked = new Set(state.entries.map((e) => e.node));
-    const windowObjs = this.windows.list();
-    const evaluated = this.windowEvaluator.evaluate(windowObjs, now);
-    const index = new WindowIndex(evaluated);
-    const gates = await this.gateFunctions(views, locked, now);
-    gates.window = windowGate(index, this.settings.windows, now);
-    for (const w of evaluated) {
-      if (w.current)
-        this.nextWake = Math.min(
-          this.nextWake,
-          w.current.end - this.settings.windows.endMarginMs + 10,
-          w.current.end + 10,
-        );
-      if (w.next) this.nextWake = Math.min(this.nextWake, w.next.start + 10);
-      if (w.exclusion) this.nextWake = Math.min(this.nextWake, w.exclusion.end + 10);
-    }
+    // 5. New starts.
     const p = plan({
       nodes: views,
-      locked,
-      budgets: [
-        ...budgetsFor(views, this.settings.concurrency, this.settings.zoneConcurrency),
-        ...windowBudgets(index, views),
-      ],
+      locked: locked(),
+      budgets: budgets(),
       gates,
       now,
       paused: state.paused ?? state.corrupt,
@@ -324,6 +367,8 @@ export class Reconciler {
       const entry = state.entries.find((e) => e.node === n.name)!;
       ({ lease, state } = await this.perform({ kind: 'cordon' }, n, entry, lease, state, term));
     }
+
+    // 6. Report: metrics, wait reasons, window status.
     this.updateMetrics(views, state, p, now);
     this.reportWaits(views, p);
     await this.writeWindowStatus(
@@ -335,6 +380,222 @@ export class Reconciler {
       now,
       term,
     );
+  }
+
+  /**
+   * Entries whose Node the cache does not show as the same object are checked with a direct GET: only a 404 or
+   * another uid releases them. A node that left --node-selector mid-reboot keeps its entry, is added to `views`
+   * (so it is stepped and counted in the budget) and is finished like any other.
+   */
+  private async releaseGoneEntries(
+    views: NodeView[],
+    lease: Lease,
+    state: LockState,
+    term: AbortSignal,
+  ): Promise<{ lease: Lease; state: LockState }> {
+    const inCache = new Map(views.map((v) => [v.name, v]));
+    const gone: LockEntry[] = [];
+    const seen = new Set<string>();
+    for (const e of state.entries) {
+      if (inCache.get(e.node)?.uid === e.uid) continue;
+      let live: (NodeLite & { metadata: { uid?: string } }) | undefined;
+      try {
+        live = await this.http.request(`/api/v1/nodes/${encodeURIComponent(e.node)}`, {
+          signal: term,
+          timeoutMs: 15_000,
+        });
+      } catch (err) {
+        if (!(err instanceof ApiError && err.status === 404)) throw err;
+      }
+      if (!live || live.metadata.uid !== e.uid) {
+        gone.push(e);
+        continue;
+      }
+      seen.add(e.node);
+      if (!inCache.has(e.node)) {
+        this.offCache.set(e.node, live);
+        views.push(viewOf(live, this.now()));
+        this.log.info(
+          { node: e.node, phase: live.metadata.annotations?.[Annotations.phase], reason: 'outside-selector' },
+          'node with a lock entry is outside --node-selector; finishing it anyway',
+        );
+      }
+    }
+    for (const name of this.offCache.keys()) if (!seen.has(name)) this.offCache.delete(name);
+    if (!gone.length || state.corrupt) return { lease, state };
+    const next = await this.lock.update(
+      lease,
+      (s) => ({
+        ...s,
+        entries: s.entries.filter((e) => !gone.some((x) => x.node === e.node && x.uid === e.uid)),
+      }),
+      term,
+    );
+    for (const e of gone) {
+      this.drains.get(e.node)?.ctl.abort();
+      this.drains.delete(e.node);
+      this.log.warn(
+        { node: e.node, reason: 'node-deleted' },
+        'released the lock entry of a deleted (or replaced) node',
+      );
+    }
+    return next;
+  }
+
+  /** Time annotations must be RFC 3339 and not in the future; a bad one is reported once and counts as absent. */
+  private checkTimes(views: NodeView[], now: number): void {
+    const live = new Set<string>();
+    for (const n of views) {
+      for (const [key, why] of Object.entries(n.invalidTimes ?? {})) {
+        const id = `${n.name}/${key}/${why}`;
+        live.add(id);
+        if (this.invalidReportedTimes.has(id)) continue;
+        this.invalidReportedTimes.add(id);
+        this.log.warn({ node: n.name, phase: n.phase, reason: 'invalid-time', key }, `${key}: ${why}`);
+        this.events.emit(
+          n,
+          'Warning',
+          'InvalidAnnotation',
+          `${key}: ${why}; write an RFC 3339 time no later than now (e.g. ${new Date(now).toISOString()}). Ignored; ${key === Annotations.phaseSince ? 'the phase timeout counts from when the controller first saw it' : 'treated as absent'}`,
+        );
+      }
+      // A phase without a usable phase-since would never time out: its age counts from when we first saw it.
+      if (n.phase !== undefined && n.phaseSince === undefined) {
+        const seen = this.phaseFirstSeen.get(n.name);
+        if (seen?.phase === n.phase) n.phaseSince = seen.at;
+        else {
+          this.phaseFirstSeen.set(n.name, { phase: n.phase, at: now });
+          n.phaseSince = now;
+        }
+      } else this.phaseFirstSeen.delete(n.name);
+    }
+    for (const id of this.invalidReportedTimes) if (!live.has(id)) this.invalidReportedTimes.delete(id);
+  }
+
+  /**
+   * Keys only the controller writes, written by someone else: a phase that is not a phase, or an approval on a
+   * node that is not in an approved phase. Both are cleared (compare-and-swap) with a Warning Event naming the
+   * field and its writer. The agent refuses such an approval on its own side too.
+   */
+  private async repairForeignWrites(views: NodeView[], state: LockState, term: AbortSignal): Promise<void> {
+    const finishing = new Set(state.entries.filter((e) => e.finishing).map((e) => e.node));
+    for (const n of views) {
+      if (term.aborted) return;
+      const raw = this.rawNode(n.name);
+      const clear: Record<string, string | null> = {};
+      const notes: string[] = [];
+      if (n.malformedPhase !== undefined) {
+        clear[Annotations.phase] = null;
+        clear[Annotations.phaseSince] = null;
+        notes.push(
+          `${Annotations.phase}=${JSON.stringify(n.malformedPhase)} is not a phase (one of cordoned, draining, approved, rebooting, verifying), written by ${describeWriter(writerOf(raw ?? {}, annotationPath(Annotations.phase)))}`,
+        );
+      }
+      const approvedPhase = n.phase === 'approved' || n.phase === 'rebooting' || n.phase === 'verifying';
+      if (n.approvedBootId !== undefined && !approvedPhase && !finishing.has(n.name)) {
+        clear[Annotations.approvedBootId] = null;
+        notes.push(
+          `${Annotations.approvedBootId}=${n.approvedBootId} on a node in phase ${n.phase ?? 'none'}, written by ${describeWriter(writerOf(raw ?? {}, annotationPath(Annotations.approvedBootId)))}; only the controller approves, and only a drained node`,
+        );
+      }
+      if (!notes.length) continue;
+      try {
+        await this.patchNode(n, clear, undefined, term);
+      } catch (err) {
+        if (term.aborted) return;
+        this.log.warn(
+          { node: n.name, reason: 'repair-failed', err: (err as Error).message },
+          'could not clear',
+        );
+        continue;
+      }
+      if (clear[Annotations.phase] === null) n.malformedPhase = undefined;
+      if (clear[Annotations.approvedBootId] === null) n.approvedBootId = undefined;
+      for (const note of notes) {
+        this.log.warn({ node: n.name, phase: n.phase, reason: 'foreign-write' }, `${note}; cleared`);
+        this.events.emit(n, 'Warning', 'ForeignWriteRefused', `${note}; cleared`);
+      }
+    }
+  }
+
+  /**
+   * A node in a phase with no lock entry: the lock was edited or recreated, or someone wrote the phase. Adopted
+   * when its reboot is already under way (the agent recorded leaving the approved boot: it must be finished), or
+   * when the planner would start it now (budget, pause, halt, exclusion, need, gates): then it restarts from the
+   * cordon. Otherwise the phase is cleared, the node uncordoned only if kreboot's controller cordoned it, and a
+   * Warning Event names the field, its writer and why.
+   */
+  private async adoptOrRefusePhase(
+    n: NodeView,
+    refusal: Refusal | undefined,
+    lease: Lease,
+    state: LockState,
+    term: AbortSignal,
+  ): Promise<{ lease: Lease; state: LockState }> {
+    const raw = this.rawNode(n.name) ?? {};
+    const writer = describeWriter(writerOf(raw, annotationPath(Annotations.phase)));
+    const cordonedByUs =
+      n.unschedulable && writerOf(raw, UNSCHEDULABLE_PATH)?.manager === CONTROLLER_FIELD_MANAGER;
+    const started = n.approvedBootId !== undefined && n.rebootingFromBootId === n.approvedBootId;
+    if (started || !refusal) {
+      const next = await this.lock.update(
+        lease,
+        (s) => ({ ...s, entries: [...s.entries, this.lock.entry(n.name, n.uid)] }),
+        term,
+      );
+      const how = started
+        ? 'its reboot is under way; finishing it'
+        : 'the planner admits it now; restarting from the cordon';
+      this.log.warn(
+        { node: n.name, phase: n.phase, reason: 'lock-entry-restored' },
+        `node in phase ${n.phase} had no lock entry (phase written by ${writer}); ${how}`,
+      );
+      this.events.emit(
+        n,
+        'Warning',
+        'LockEntryRestored',
+        `phase ${n.phase} without a lock entry (written by ${writer}); ${how}`,
+      );
+      if (!started) {
+        // Restart from the cordon, remembering a cordon kreboot did not make.
+        this.phaseChange(n, 'cordoned');
+        const was = n.unschedulable && !(cordonedByUs && !n.wasUnschedulable);
+        await this.patchNode(
+          n,
+          {
+            [Annotations.phase]: 'cordoned',
+            [Annotations.phaseSince]: new Date(this.now()).toISOString(),
+            [Annotations.wasUnschedulable]: was ? 'true' : null,
+            [Annotations.approvedBootId]: null,
+          },
+          true,
+          term,
+        );
+      }
+      return next;
+    }
+    const uncordon = cordonedByUs && !n.wasUnschedulable;
+    await this.patchNode(
+      n,
+      {
+        [Annotations.phase]: null,
+        [Annotations.phaseSince]: null,
+        [Annotations.approvedBootId]: null,
+        [Annotations.alertsBefore]: null,
+        [Annotations.wasUnschedulable]: null,
+      },
+      uncordon ? false : undefined,
+      term,
+    );
+    const note = `${Annotations.phase}=${n.phase} written by ${writer} without a lock entry; refused (${refusal.reason}: ${refusal.detail}); phase cleared${uncordon ? ', uncordoned (kreboot had cordoned it)' : ''}`;
+    this.log.warn({ node: n.name, phase: n.phase, reason: 'foreign-phase' }, note);
+    this.events.emit(n, 'Warning', 'ForeignPhaseRefused', note);
+    n.phase = undefined;
+    return { lease, state };
+  }
+
+  private rawNode(name: string): (NodeLike & NodeLite) | undefined {
+    return (this.nodes.get(name) ?? this.offCache.get(name)) as (NodeLike & NodeLite) | undefined;
   }
 
   /** Status written by the leader only, and only when it changed (no write storms). */
@@ -463,11 +724,12 @@ export class Reconciler {
     unschedulable: boolean | undefined,
     term: AbortSignal,
   ): Promise<void> {
-    const rv = this.nodes.get(n.name)?.metadata.resourceVersion;
+    const rv = this.rawNode(n.name)?.metadata.resourceVersion;
     const body: Record<string, unknown> = { metadata: { resourceVersion: rv, annotations } };
     if (unschedulable !== undefined) body.spec = { unschedulable };
     // The resourceVersion makes this a compare-and-swap: a node changed since we looked is re-planned, not overwritten.
-    await this.http.request(`/api/v1/nodes/${n.name}`, {
+    // The field manager marks kreboot's own writes in managedFields (how a foreign cordon is told from ours).
+    await this.http.request(`/api/v1/nodes/${n.name}?fieldManager=${CONTROLLER_FIELD_MANAGER}`, {
       method: 'PATCH',
       contentType: 'application/merge-patch+json',
       body,
@@ -632,6 +894,16 @@ export class Reconciler {
           if (state.halted?.startsWith(`node ${n.name}:`))
             await this.setFailedCondition(n, 'False', 'RebootCompleted', 'the node came back', term);
         }
+        return this.releaseNow(n, marked.lease, term);
+      }
+      case 'abort': {
+        this.drains.get(n.name)?.ctl.abort();
+        this.drains.delete(n.name);
+        log.warn({ reason: 'aborted' }, `${step.why}; uncordoning if kreboot cordoned it and releasing`);
+        ev('Normal', 'RebootAborted', `${step.why}; rollout of this node stopped before its reboot`);
+        this.metrics.reboots.inc({ result: 'aborted' });
+        const marked = await this.markFinishing(n, lease, term);
+        await this.cleanup(n, {}, term);
         return this.releaseNow(n, marked.lease, term);
       }
       case 'release': {

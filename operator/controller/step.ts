@@ -21,7 +21,9 @@ export type Step =
   | { kind: 'wait'; why: string }
   | { kind: 'timeout'; why: string }
   | { kind: 'finish' }
-  | { kind: 'release'; why: string };
+  | { kind: 'release'; why: string }
+  /** An orderly stop before the reboot: withdraw the approval, uncordon if kreboot cordoned, release. */
+  | { kind: 'abort'; why: string };
 
 export interface StepInput {
   node: NodeView;
@@ -59,10 +61,17 @@ function decideStep(i: StepInput, cfg: StepConfig, n: NodeView, age: number): St
   switch (n.phase) {
     case undefined:
       if (n.required !== 'True') return { kind: 'release', why: 'node no longer needs a reboot' };
+      if (n.excluded) return { kind: 'release', why: 'node is excluded' };
       return { kind: 'cordon' };
     case 'cordoned':
-      return { kind: 'drain' };
     case 'draining': {
+      // Before the approval the rollout of this node can still stop cleanly. Unknown (a failed check) is not
+      // "no longer needed": the need was established when it started.
+      if (n.excluded)
+        return { kind: 'abort', why: `node was excluded (${Annotations.exclude}) before its reboot` };
+      if (n.required === 'False' || n.required === undefined)
+        return { kind: 'abort', why: 'node no longer needs a reboot' };
+      if (n.phase === 'cordoned') return { kind: 'drain' };
       if (i.drained) {
         const boot = bootToLeave(n);
         if (!boot) return { kind: 'wait', why: 'drained; waiting for the node to report its boot ID' };
@@ -78,6 +87,12 @@ function decideStep(i: StepInput, cfg: StepConfig, n: NodeView, age: number): St
       if (n.approvedBootId && n.rebootingFromBootId === n.approvedBootId) {
         return { kind: 'advance', to: 'rebooting', why: 'agent started the reboot' };
       }
+      // The agent refuses an excluded node; withdraw the approval instead of timing out into a halt.
+      if (n.excluded)
+        return {
+          kind: 'abort',
+          why: `node was excluded (${Annotations.exclude}) after its approval; reboot withdrawn`,
+        };
       if (age > cfg.rebootTimeoutMs)
         return {
           kind: 'timeout',

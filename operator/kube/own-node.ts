@@ -11,8 +11,15 @@ export interface OwnNodeApi {
     onEvent: (ev: WatchEvent<NodeLite>) => void | Promise<void>,
     opts: { signal?: AbortSignal; onData?: () => void },
   ): Promise<void>;
-  /** Sets (string) or removes (null) annotations with a JSON merge patch. */
-  patchAnnotations(changes: Record<string, string | null>, signal?: AbortSignal): Promise<NodeLite>;
+  /**
+   * Sets (string) or removes (null) annotations with a JSON merge patch. With `resourceVersion` it is a
+   * compare-and-swap: a 409 when the node changed since that version.
+   */
+  patchAnnotations(
+    changes: Record<string, string | null>,
+    signal?: AbortSignal,
+    resourceVersion?: string,
+  ): Promise<NodeLite>;
   /** Sets one status condition with a strategic merge patch: conditions merge by type, others are untouched. */
   patchCondition(condition: Condition, signal?: AbortSignal): Promise<NodeLite>;
 }
@@ -33,11 +40,11 @@ export function ownNodeApi(http: KubeHttp, name: string): OwnNodeApi {
       });
       return http.watch<NodeLite>(`/api/v1/nodes?${q}`, onEvent, opts);
     },
-    patchAnnotations: (changes, signal) =>
+    patchAnnotations: (changes, signal, resourceVersion) =>
       http.request<NodeLite>(path, {
         method: 'PATCH',
         contentType: 'application/merge-patch+json',
-        body: { metadata: { annotations: changes } },
+        body: { metadata: { annotations: changes, ...(resourceVersion ? { resourceVersion } : {}) } },
         signal,
         timeoutMs: TIMEOUT_MS,
       }),

@@ -18,8 +18,17 @@ const absent: CheckResult = {
   detail: 'sentinel file /s is absent',
 };
 
-function node(annotations: Record<string, string> = {}, conditions: Condition[] = []): NodeLite {
-  return { metadata: { name: 'n1', annotations }, status: { conditions } };
+function node(
+  annotations: Record<string, string> = {},
+  conditions: Condition[] = [],
+  unschedulable = false,
+): NodeLite {
+  return { metadata: { name: 'n1', annotations }, spec: { unschedulable }, status: { conditions } };
+}
+
+/** A node as the controller leaves it when it approves: cordoned, phase approved, approval for `boot`. */
+function approvedNode(boot: string, extra: Record<string, string> = {}): NodeLite {
+  return node({ [A.phase]: 'approved', [A.approvedBootId]: boot, ...extra }, [], true);
 }
 
 /** Applies a decision to a node the way the API server would (merge patch + condition merge by type). */
@@ -31,7 +40,7 @@ function apply(n: NodeLite, d: ReturnType<typeof decide>): NodeLite {
   }
   const conditions = (n.status?.conditions ?? []).filter((c) => c.type !== d.condition?.type);
   if (d.condition) conditions.push(d.condition);
-  return { metadata: { ...n.metadata, annotations }, status: { conditions } };
+  return { metadata: { ...n.metadata, annotations }, spec: n.spec, status: { conditions } };
 }
 
 describe('agent decision', () => {
@@ -88,19 +97,35 @@ describe('agent decision', () => {
   });
 
   it('reboots only when the approval names this boot, and never from the same boot twice', () => {
-    const approvedOther = node({ [A.approvedBootId]: 'b0' });
+    const approvedOther = approvedNode('b0');
     expect(decide({ node: approvedOther, bootId: 'b1', check: present, now }).reboot).toBe(false);
-    const approved = node({ [A.approvedBootId]: 'b1' });
+    const approved = approvedNode('b1');
     expect(decide({ node: approved, bootId: 'b1', check: present, now }).reboot).toBe(true);
-    const started = node({ [A.approvedBootId]: 'b1', [A.rebootingFromBootId]: 'b1' });
+    const started = approvedNode('b1', { [A.rebootingFromBootId]: 'b1' });
     const d = decide({ node: started, bootId: 'b1', check: present, now });
     expect(d.reboot).toBe(false);
     expect(d.refusal).toMatch(/never twice/);
   });
 
   it('refuses an approved reboot on an excluded node', () => {
-    const n = node({ [A.approvedBootId]: 'b1', [A.exclude]: 'true' });
+    const n = approvedNode('b1', { [A.exclude]: 'true' });
     expect(decide({ node: n, bootId: 'b1', check: present, now }).reboot).toBe(false);
+  });
+
+  it('refuses a copied approval: without the approved phase, or on a node that is not cordoned', () => {
+    // The red team's one-liner: copy the node's own boot-id into approved-boot-id.
+    const copied = node({ [A.bootId]: 'b1', [A.approvedBootId]: 'b1' });
+    const d = decide({ node: copied, bootId: 'b1', check: present, now });
+    expect(d.reboot).toBe(false);
+    expect(d.refusal).toMatch(/without the controller's approved phase \(kreboot.io\/phase=none\)/);
+    for (const phase of ['cordoned', 'draining', 'rebooting', 'verifying', 'bogus']) {
+      const n = node({ [A.phase]: phase, [A.approvedBootId]: 'b1' }, [], true);
+      expect(decide({ node: n, bootId: 'b1', check: present, now }).reboot, phase).toBe(false);
+    }
+    const uncordoned = node({ [A.phase]: 'approved', [A.approvedBootId]: 'b1' }, [], false);
+    const u = decide({ node: uncordoned, bootId: 'b1', check: present, now });
+    expect(u.reboot).toBe(false);
+    expect(u.refusal).toMatch(/not cordoned/);
   });
 
   it('after the reboot: reports the new boot, fulfils a manual request, says when the sentinel survived', () => {
@@ -143,7 +168,11 @@ describe('agent decision', () => {
       newBoot: fc.boolean(),
       restart: fc.boolean(),
       manual: fc.boolean(),
+      phase: fc.constantFrom<string | undefined>('approved', 'approved', 'draining', 'rebooting', undefined),
+      cordoned: fc.boolean(),
     });
+    let rebootsSeen = 0;
+    let refusedUnsafe = 0;
     fc.assert(
       fc.property(fc.array(step, { maxLength: 40 }), (steps) => {
         let n = node();
@@ -154,11 +183,18 @@ describe('agent decision', () => {
           if (s.approve === null) delete a[A.approvedBootId];
           else if (s.approve !== undefined) a[A.approvedBootId] = s.approve;
           if (s.manual) a[A.rebootRequested] = 'true';
-          n = { ...n, metadata: { ...n.metadata, annotations: a } };
+          if (s.phase === undefined) delete a[A.phase];
+          else a[A.phase] = s.phase;
+          n = { ...n, metadata: { ...n.metadata, annotations: a }, spec: { unschedulable: s.cordoned } };
           const bootId = `b${boot}`;
           const d = decide({ node: n, bootId, check: s.check, now });
           n = apply(n, d);
+          const safe = s.phase === 'approved' && s.cordoned;
+          if (!safe && a[A.approvedBootId] === bootId && a[A.rebootingFromBootId] !== bootId) refusedUnsafe++;
           if (d.reboot) {
+            rebootsSeen++;
+            // Only a cordoned node in the approved phase reboots.
+            expect(safe).toBe(true);
             // What the agent does: record first, then reboot.
             expect(n.metadata.annotations?.[A.approvedBootId]).toBe(bootId);
             n = apply(n, {
@@ -178,6 +214,9 @@ describe('agent decision', () => {
       }),
       { numRuns: 500 },
     );
+    // Coverage guard: the generator really produced both reboots and refused unsafe approvals.
+    expect(rebootsSeen).toBeGreaterThan(50);
+    expect(refusedUnsafe).toBeGreaterThan(50);
   });
 });
 
@@ -187,7 +226,7 @@ describe('agent decision: the reboot record', () => {
     const d = decide({ node: n, bootId: 'b1', check: present, now });
     expect(d.annotations[A.rebootingFromBootId]).toBeUndefined();
     const again = decide({
-      node: node({ ...n.metadata.annotations, [A.approvedBootId]: 'b1' }),
+      node: approvedNode('b1', n.metadata.annotations),
       bootId: 'b1',
       check: present,
       now,
