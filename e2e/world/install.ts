@@ -73,6 +73,7 @@ export async function requestToken(
   admin: KubeHttp,
   serviceAccount: string,
   boundPod?: { name: string; uid: string },
+  namespace: string = SYSTEM_NS,
 ): Promise<string> {
   const body: TokenRequestBody & { apiVersion: string; kind: string } = {
     apiVersion: 'authentication.k8s.io/v1',
@@ -83,7 +84,7 @@ export async function requestToken(
     },
   };
   const tr = await admin.request<{ status: { token: string } }>(
-    `/api/v1/namespaces/${SYSTEM_NS}/serviceaccounts/${serviceAccount}/token`,
+    `/api/v1/namespaces/${namespace}/serviceaccounts/${serviceAccount}/token`,
     { method: 'POST', body },
   );
   return tr.status.token;

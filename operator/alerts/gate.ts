@@ -21,6 +21,7 @@ export class AlertGate {
   async evaluate(nodes: ReadonlySet<string>, signal?: AbortSignal): Promise<AlertVerdict> {
     const result: AlertVerdict = { perNode: new Map(), firing: [] };
     const reasons: string[] = [];
+    const alerting: string[] = [];
     const answers = await Promise.all(
       [...this.o.sources, ...this.o.promql].map(async (s) => {
         try {
@@ -37,15 +38,22 @@ export class AlertGate {
         continue;
       }
       if (this.o.promql.includes(a.s)) {
-        if (a.alerts!.length) reasons.push(`${a.s.description} returned a non-empty result`);
+        if (a.alerts!.length) {
+          reasons.push(`${a.s.description} returned a non-empty result`);
+          alerting.push(`${a.s.description} returned a non-empty result`);
+        }
         continue;
       }
       const v = verdict(a.alerts!, this.o.filter, nodes, a.s.description);
-      if (v.all) reasons.push(v.all);
+      if (v.all) {
+        reasons.push(v.all);
+        alerting.push(v.all);
+      }
       for (const [n, why] of v.perNode) if (!result.perNode.has(n)) result.perNode.set(n, why);
       result.firing.push(...v.firing);
     }
     if (reasons.length) result.all = reasons.join('; ');
+    if (alerting.length) result.alerting = alerting.join('; ');
     result.firing = [...new Set(result.firing)].sort();
     return result;
   }

@@ -14,7 +14,13 @@ export interface AlertSource {
 
 /** What the alert gate concluded this round: a reason that blocks every node, and reasons per node. */
 export interface AlertVerdict {
+  /** Blocks every node: alerts, or a source that failed or gave no verdict in time (fail closed). */
   all?: string;
+  /**
+   * The part of `all` that real alerts caused. After a reboot only this holds a node back ("stop the line"):
+   * a source that is down blocks new starts but does not keep a rebooted node cordoned.
+   */
+  alerting?: string;
   perNode: Map<string, string>;
   /** Firing alerts that counted, by key, for the before/after comparison around a reboot. */
   firing: string[];

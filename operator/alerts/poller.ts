@@ -27,7 +27,7 @@ export function verdictAt(
   if (age > staleMs) {
     return {
       perNode: new Map(),
-      firing: last.v.firing,
+      firing: [],
       all: `alert verdict is stale: last answer ${Math.round(age / 1000)}s ago (limit ${Math.round(staleMs / 1000)}s)`,
     };
   }

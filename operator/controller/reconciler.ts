@@ -326,8 +326,9 @@ export class Reconciler {
           node: n,
           finishing: entry.finishing === true,
           drained: this.drains.get(n.name)?.done === true,
+          // Only real alerts hold a rebooted node: an unreachable source blocks new starts, not this finish.
           postGatesClear:
-            this.gates.postReboot?.(n) === undefined && !alerts.all && !alerts.perNode.has(n.name),
+            this.gates.postReboot?.(n) === undefined && !alerts.alerting && !alerts.perNode.has(n.name),
           newAlerts: alerts.firing.filter((k) => !n.alertsBefore.includes(k)),
           now,
         },

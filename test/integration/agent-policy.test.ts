@@ -1,4 +1,9 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { parse, parseAllDocuments, stringify } from 'yaml';
 import { createKwokNodes } from '../../e2e/cluster/nodes.ts';
 import { kubeconfigConnection } from '../../operator/kube/connection.ts';
 import { ApiError, KubeHttp } from '../../operator/kube/http.ts';
@@ -164,6 +169,201 @@ describe('the agent identity', () => {
         expect((err as ApiError).status, what).toBe(403);
         expect((err as ApiError).message, what).toMatch(msg);
       }
+    }
+  });
+
+  it('may change no other status field, finalizers or owner references (the whole object is compared)', async () => {
+    const node = await admin.request<{ metadata: { uid: string } }>(`/api/v1/nodes/${own}`);
+    const denied: Array<[string, () => Promise<unknown>, RegExp]> = [
+      [
+        'bootID (the controller proof of a reboot)',
+        () => smp(agent, `/api/v1/nodes/${own}/status`, { status: { nodeInfo: { bootID: 'forged' } } }),
+        /no Node status field but its RebootRequired condition/,
+      ],
+      [
+        'capacity',
+        () => smp(agent, `/api/v1/nodes/${own}/status`, { status: { capacity: { cpu: '512' } } }),
+        /no Node status field/,
+      ],
+      [
+        'allocatable',
+        () => smp(agent, `/api/v1/nodes/${own}/status`, { status: { allocatable: { pods: '1000' } } }),
+        /no Node status field/,
+      ],
+      [
+        'addresses',
+        () =>
+          smp(agent, `/api/v1/nodes/${own}/status`, {
+            status: { addresses: [{ type: 'InternalIP', address: '192.0.2.66' }] },
+          }),
+        /no Node status field/,
+      ],
+      [
+        'finalizers',
+        () => mergePatch(agent, `/api/v1/nodes/${own}`, { metadata: { finalizers: ['example.com/hold'] } }),
+        /finalizers, owner references/,
+      ],
+      [
+        'ownerReferences (the garbage collector would delete the Node)',
+        () =>
+          mergePatch(agent, `/api/v1/nodes/${own}`, {
+            metadata: {
+              ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: other, uid: node.metadata.uid }],
+            },
+          }),
+        /finalizers, owner references/,
+      ],
+    ];
+    for (const [what, call, msg] of denied) {
+      try {
+        await call();
+        throw new Error(`${what}: allowed`);
+      } catch (err) {
+        expect(err, what).toBeInstanceOf(ApiError);
+        expect((err as ApiError).status, what).toBe(403);
+        expect((err as ApiError).message, what).toMatch(msg);
+      }
+    }
+    expect((await admin.request<{ metadata: { uid: string } }>(`/api/v1/nodes/${own}`)).metadata.uid).toBe(
+      node.metadata.uid,
+    );
+  });
+
+  it("compares every NodeStatus and ObjectMeta field the API server's schema has", async () => {
+    const spec = await admin.request<{
+      components: { schemas: Record<string, { properties: Record<string, unknown> }> };
+    }>('/openapi/v3/api/v1');
+    const statusProps = Object.keys(spec.components.schemas['io.k8s.api.core.v1.NodeStatus']!.properties);
+    const policy = parse(readFileSync('deploy/base/agent-policy.yaml', 'utf8').split('\n---\n')[0]!);
+    const listed = (policy.spec.variables as Array<{ name: string; expression: string }>)
+      .find((v) => v.name === 'statusFields')!
+      .expression.match(/'([a-zA-Z]+)'/g)!
+      .map((x) => x.slice(1, -1));
+    expect([...listed, 'conditions'].sort()).toEqual(statusProps.sort());
+    const metaProps = Object.keys(
+      spec.components.schemas['io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta']!.properties,
+    );
+    const compared = ['annotations', 'labels', 'finalizers', 'ownerReferences', 'generateName'];
+    const serverOwned = [
+      'name',
+      'namespace',
+      'uid',
+      'resourceVersion',
+      'generation',
+      'creationTimestamp',
+      'deletionTimestamp',
+      'deletionGracePeriodSeconds',
+      'selfLink',
+      'managedFields',
+    ];
+    for (const p of metaProps) expect([...compared, ...serverOwned], `ObjectMeta.${p}`).toContain(p);
+  });
+
+  it('stays confined when kreboot is installed into another namespace with a kustomize overlay', async () => {
+    const ns = uniq('kreboot-alt');
+    const dir = mkdtempSync(join(tmpdir(), 'kreboot-overlay-'));
+    try {
+      symlinkSync(resolve('deploy/base'), join(dir, 'base'));
+      writeFileSync(
+        join(dir, 'kustomization.yaml'),
+        stringify({
+          apiVersion: 'kustomize.config.k8s.io/v1beta1',
+          kind: 'Kustomization',
+          namespace: ns,
+          resources: ['base'],
+        }),
+      );
+      const rendered = spawnSync('kubectl', ['kustomize', dir], { encoding: 'utf8' });
+      expect(rendered.status, rendered.stderr).toBe(0);
+      const agentObjs = parseAllDocuments(rendered.stdout)
+        .map((d) => d.toJSON() as { kind: string; metadata: { name: string; namespace?: string } })
+        .filter(
+          (o) =>
+            ['ServiceAccount', 'ClusterRoleBinding'].includes(o.kind) &&
+            /kreboot-agent/.test(o.metadata.name),
+        )
+        .map((o) =>
+          o.kind === 'ClusterRoleBinding' ? { ...o, metadata: { ...o.metadata, name: `${ns}-agent` } } : o,
+        );
+      expect(agentObjs.map((o) => o.kind).sort()).toEqual(['ClusterRoleBinding', 'ServiceAccount']);
+      expect(agentObjs.find((o) => o.kind === 'ServiceAccount')!.metadata.namespace).toBe(ns);
+      await core.createNamespace({ body: { metadata: { name: ns } } });
+      const kc = spawnSync('kubectl', ['--kubeconfig', kubeconfig, 'apply', '-f', '-'], {
+        encoding: 'utf8',
+        input: agentObjs.map((o) => stringify(o)).join('---\n'),
+      });
+      expect(kc.status, kc.stderr).toBe(0);
+      await core.createNamespacedPod({
+        namespace: ns,
+        body: {
+          metadata: { name: 'agent' },
+          spec: {
+            nodeName: own,
+            serviceAccountName: 'kreboot-agent',
+            containers: [{ name: 'agent', image: 'registry.invalid/kreboot:1' }],
+          },
+        },
+      });
+      const pod = await eventually('pod', async () =>
+        core.readNamespacedPod({ name: 'agent', namespace: ns }),
+      );
+      const alt = await serviceAccountClient(
+        admin,
+        kubeconfig,
+        'kreboot-agent',
+        { name: 'agent', uid: pod.metadata!.uid! },
+        ns,
+      );
+      try {
+        // Its RBAC works (own keys; the new binding takes a moment to reach the authorizer) …
+        let last = '';
+        await eventually(
+          'own keys writable',
+          async () => {
+            try {
+              await mergePatch(alt, `/api/v1/nodes/${own}`, {
+                metadata: { annotations: { 'kreboot.io/boot-id': 'alt' } },
+              });
+              return true;
+            } catch (err) {
+              last = (err as Error).message;
+              return false;
+            }
+          },
+          20_000,
+        ).catch((err) => {
+          throw new Error(`${(err as Error).message}: ${last}`);
+        });
+        // … and the policy still confines it.
+        for (const [what, call] of [
+          [
+            'another node',
+            () =>
+              mergePatch(alt, `/api/v1/nodes/${other}`, {
+                metadata: { annotations: { 'kreboot.io/boot-id': 'x' } },
+              }),
+          ],
+          [
+            'approve itself',
+            () =>
+              mergePatch(alt, `/api/v1/nodes/${own}`, {
+                metadata: { annotations: { 'kreboot.io/approved-boot-id': 'b1' } },
+              }),
+          ],
+          [
+            'bootID',
+            () => smp(alt, `/api/v1/nodes/${own}/status`, { status: { nodeInfo: { bootID: 'forged' } } }),
+          ],
+        ] as const) {
+          expect(await status(call()), what).toBe(403);
+        }
+      } finally {
+        alt.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      await core.deleteNamespace({ name: ns }).catch(() => {});
+      spawnSync('kubectl', ['--kubeconfig', kubeconfig, 'delete', 'clusterrolebinding', `${ns}-agent`]);
     }
   });
 

@@ -32,8 +32,9 @@ export async function serviceAccountClient(
   kubeconfig: string,
   serviceAccount: string,
   boundPod?: { name: string; uid: string },
+  namespace?: string,
 ): Promise<KubeHttp> {
-  const token = await requestToken(admin, serviceAccount, boundPod);
+  const token = await requestToken(admin, serviceAccount, boundPod, namespace);
   const conn = await kubeconfigConnection(kubeconfig);
   return new KubeHttp({
     server: conn.server,

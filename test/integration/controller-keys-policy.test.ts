@@ -1,0 +1,172 @@
+// Issue #12, item 1: the keys that steer a rollout are the controller's alone, at admission. The policy is the one
+// in deploy/base; its binding here is scoped to this test's objects (a label), so the other test files sharing the
+// control plane, whose controllers run as the admin, are not affected. Production's binding has no scope.
+import { spawnSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { parseAllDocuments, stringify } from 'yaml';
+import { createKwokNodes } from '../../e2e/cluster/nodes.ts';
+import { kubeconfigConnection } from '../../operator/kube/connection.ts';
+import { type ApiError, KubeHttp } from '../../operator/kube/http.ts';
+import { Annotations } from '../../operator/protocol.ts';
+import { applyFromBase, serviceAccountClient } from './identity.ts';
+import { clients, createNamespace, eventually, uniq } from './kube.ts';
+
+const kubeconfig = inject('kubeconfig');
+const { core } = clients();
+const tag = uniq('keys');
+const LABEL = 'kreboot.test/keys-policy';
+const node = uniq('keys-node');
+const ns = uniq('keys-ns');
+let admin: KubeHttp;
+let controller: KubeHttp;
+
+function kubectl(args: string[], input?: string) {
+  const r = spawnSync('kubectl', ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8', input });
+  return { ok: r.status === 0, out: `${r.stdout}${r.stderr}` };
+}
+const breakGlass = ['--as=sre-on-call', '--as-group=system:masters', '--as-group=kreboot:break-glass'];
+
+beforeAll(async () => {
+  admin = new KubeHttp(await kubeconfigConnection(kubeconfig));
+  const docs = parseAllDocuments(
+    spawnSync('kubectl', ['kustomize', 'deploy/base'], { encoding: 'utf8' }).stdout,
+  ).map((d) => d.toJSON());
+  const policy = docs.find(
+    (o) => o.kind === 'ValidatingAdmissionPolicy' && o.metadata.name === 'kreboot-controller-keys',
+  );
+  expect(policy).toBeDefined();
+  const binding = {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'ValidatingAdmissionPolicyBinding',
+    metadata: { name: `kreboot-controller-keys-${tag}` },
+    spec: {
+      policyName: 'kreboot-controller-keys',
+      validationActions: ['Deny'],
+      matchResources: { objectSelector: { matchLabels: { [LABEL]: tag } } },
+    },
+  };
+  const r = kubectl(['apply', '-f', '-'], [policy, binding].map((o) => stringify(o)).join('---\n'));
+  expect(r.ok, r.out).toBe(true);
+  // The controller's identity as deploy/base installs it (service account, cluster role, binding).
+  applyFromBase(
+    kubeconfig,
+    (o) =>
+      o.metadata.name === 'kreboot-controller' &&
+      ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding'].includes(o.kind),
+    3,
+  );
+  controller = await serviceAccountClient(admin, kubeconfig, 'kreboot-controller');
+  await createKwokNodes(core, [node]);
+  expect(kubectl(['label', 'node', node, `${LABEL}=${tag}`]).ok).toBe(true);
+  await createNamespace(core, ns);
+  const lease = {
+    apiVersion: 'coordination.k8s.io/v1',
+    kind: 'Lease',
+    metadata: { name: 'kreboot-lock', namespace: ns, labels: { [LABEL]: tag } },
+    spec: {},
+  };
+  expect(kubectl(['apply', '-f', '-'], stringify(lease)).ok).toBe(true);
+  // Wait until the binding is in force (admission caches refresh asynchronously).
+  await eventually(
+    'policy in force',
+    async () => !kubectl(['annotate', '--dry-run=server', 'node', node, `${Annotations.phase}=cordoned`]).ok,
+    30_000,
+  );
+});
+
+afterAll(async () => {
+  kubectl(['delete', 'validatingadmissionpolicybinding', `kreboot-controller-keys-${tag}`]);
+  await core.deleteNode({ name: node }).catch(() => {});
+  await core.deleteNamespace({ name: ns }).catch(() => {});
+  admin?.close();
+  controller?.close();
+});
+
+describe('controller-owned keys at admission', () => {
+  it("refuses a cluster-admin's hostile phase, approval and lock writes, naming the keys and the way out", () => {
+    const bootId = 'b-1';
+    for (const args of [
+      ['annotate', 'node', node, `${Annotations.phase}=cordoned`],
+      ['annotate', 'node', node, `${Annotations.phase}=approved`, `${Annotations.approvedBootId}=${bootId}`],
+      ['annotate', 'node', node, `${Annotations.approvedBootId}=${bootId}`],
+      ['annotate', 'node', node, `${Annotations.wasUnschedulable}=true`],
+      ['annotate', 'lease', '-n', ns, 'kreboot-lock', `${Annotations.lockEntries}=[{"node":"${node}"}]`],
+      ['annotate', 'lease', '-n', ns, 'kreboot-lock', `${Annotations.halted}=x`],
+    ]) {
+      const r = kubectl(args);
+      expect(r.ok, args.join(' ')).toBe(false);
+      expect(r.out).toMatch(/denied request: only the kreboot controller may change kreboot\.io\//);
+      expect(r.out).toMatch(/kreboot:break-glass/);
+    }
+    // Creating the lock anew with entries is a write too.
+    const forged = {
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: {
+        name: 'kreboot-lock',
+        namespace: `${ns}`,
+        labels: { [LABEL]: tag },
+        annotations: { [Annotations.lockEntries]: '[]' },
+      },
+      spec: {},
+    };
+    expect(kubectl(['delete', 'lease', '-n', ns, 'kreboot-lock']).ok).toBe(true);
+    const c = kubectl(['create', '-f', '-'], stringify(forged));
+    expect(c.ok).toBe(false);
+    expect(c.out).toMatch(/only the kreboot controller may change kreboot.io\/lock-entries/);
+    expect(
+      kubectl(
+        ['create', '-f', '-'],
+        stringify({ ...forged, metadata: { ...forged.metadata, annotations: {} } }),
+      ).ok,
+    ).toBe(true);
+  });
+
+  it('leaves the rest open: pausing, a person asking for a reboot or excluding a node', () => {
+    expect(kubectl(['annotate', 'lease', '-n', ns, 'kreboot-lock', `${Annotations.paused}=freeze`]).ok).toBe(
+      true,
+    );
+    expect(kubectl(['annotate', 'node', node, `${Annotations.rebootRequested}=true`]).ok).toBe(true);
+    expect(kubectl(['annotate', 'node', node, `${Annotations.exclude}=true`]).ok).toBe(true);
+    expect(kubectl(['annotate', 'node', node, 'example.com/anything=1']).ok).toBe(true);
+  });
+
+  it('lets the break-glass group repair state', () => {
+    const set = kubectl(['annotate', 'node', node, `${Annotations.phase}=cordoned`, ...breakGlass]);
+    expect(set.ok, set.out).toBe(true);
+    expect(kubectl(['annotate', 'node', node, `${Annotations.phase}-`, ...breakGlass]).ok).toBe(true);
+    expect(
+      kubectl(['annotate', 'lease', '-n', ns, 'kreboot-lock', `${Annotations.halted}=x`, ...breakGlass]).ok,
+    ).toBe(true);
+    expect(
+      kubectl(['annotate', 'lease', '-n', ns, 'kreboot-lock', `${Annotations.halted}-`, ...breakGlass]).ok,
+    ).toBe(true);
+  });
+
+  it("lets the controller's service account write them", async () => {
+    await controller.request(`/api/v1/nodes/${node}`, {
+      method: 'PATCH',
+      contentType: 'application/merge-patch+json',
+      body: {
+        metadata: { annotations: { [Annotations.phase]: 'cordoned', [Annotations.approvedBootId]: null } },
+      },
+    });
+    await controller.request(`/api/v1/nodes/${node}`, {
+      method: 'PATCH',
+      contentType: 'application/merge-patch+json',
+      body: { metadata: { annotations: { [Annotations.phase]: null } } },
+    });
+    // The same write with the admin's own credentials is refused.
+    let refused: ApiError | undefined;
+    try {
+      await admin.request(`/api/v1/nodes/${node}`, {
+        method: 'PATCH',
+        contentType: 'application/merge-patch+json',
+        body: { metadata: { annotations: { [Annotations.phase]: 'draining' } } },
+      });
+    } catch (err) {
+      refused = err as ApiError;
+    }
+    expect(refused?.status).toBe(403);
+  });
+});
