@@ -27,11 +27,22 @@ export const labelSelectorSchema = z.object({
   matchLabels: z.record(z.string(), z.string()).optional(),
   matchExpressions: z
     .array(
-      z.object({
-        key: z.string().min(1),
-        operator: z.enum(['In', 'NotIn', 'Exists', 'DoesNotExist']),
-        values: z.array(z.string()).optional(),
-      }),
+      z
+        .object({
+          key: z.string().min(1),
+          operator: z.enum(['In', 'NotIn', 'Exists', 'DoesNotExist']),
+          values: z.array(z.string()).optional(),
+        })
+        // As Kubernetes' own selectors: In/NotIn need values, Exists/DoesNotExist take none. An empty In would
+        // select nothing (or, read leniently, everything): rejected rather than guessed.
+        .refine(
+          (e) =>
+            e.operator === 'In' || e.operator === 'NotIn' ? (e.values?.length ?? 0) > 0 : !e.values?.length,
+          {
+            message: 'values must be non-empty for In and NotIn, and empty for Exists and DoesNotExist',
+            path: ['values'],
+          },
+        ),
     )
     .optional(),
 });
@@ -118,6 +129,12 @@ const CEL: Record<string, Array<{ rule: string; message: string }>> = {
     {
       rule: "type(self) == int ? self >= 1 : self.matches('^([1-9][0-9]?|100)%$')",
       message: 'maxConcurrent must be an integer of at least 1 or a percentage from 1% to 100%',
+    },
+  ],
+  'spec.nodeSelector.matchExpressions[]': [
+    {
+      rule: "self.operator in ['In', 'NotIn'] ? has(self.values) && size(self.values) > 0 : !has(self.values) || size(self.values) == 0",
+      message: 'values must be non-empty for In and NotIn, and empty for Exists and DoesNotExist',
     },
   ],
   'spec.exclusions[]': [

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { V1Node } from '@kubernetes/client-node';
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
 import { createKwokNodes } from '../../e2e/cluster/nodes.ts';
+import { freePort } from '../../e2e/prom/prometheus.ts';
 import { AgentProcess, KREBOOT_BUNDLE, NODE_BIN } from '../../e2e/sim/agent-process.ts';
 import { TcpProxy } from '../../e2e/sim/tcp-proxy.ts';
 import { Annotations as A, Conditions, RebootRequiredReasons as R } from '../../operator/protocol.ts';
@@ -54,7 +55,16 @@ async function conditionIs(name: string, status: string, reason?: string, timeou
   );
 }
 
-async function setAnnotations(name: string, annotations: Record<string, string | null>) {
+/** What the controller writes when it approves: cordoned, phase approved, the boot to leave (null withdraws). */
+function approve(name: string, bootId: string | null) {
+  return setAnnotations(
+    name,
+    { [A.approvedBootId]: bootId, [A.phase]: bootId === null ? null : 'approved' },
+    bootId !== null,
+  );
+}
+
+async function setAnnotations(name: string, annotations: Record<string, string | null>, cordon?: boolean) {
   // JSON merge patch through kubectl: the generated client's patch content-type juggling is beside the point.
   const res = spawnSync(
     'kubectl',
@@ -66,7 +76,10 @@ async function setAnnotations(name: string, annotations: Record<string, string |
       name,
       '--type=merge',
       '-p',
-      JSON.stringify({ metadata: { annotations } }),
+      JSON.stringify({
+        metadata: { annotations },
+        ...(cordon === undefined ? {} : { spec: { unschedulable: cordon } }),
+      }),
     ],
     { encoding: 'utf8' },
   );
@@ -182,11 +195,11 @@ describe('kreboot agent on a kwok node', () => {
     const a = (await agentFor(name, 'boot-A')).start();
     writeFileSync(a.sentinel, '');
     await conditionIs(name, 'True');
-    await setAnnotations(name, { [A.approvedBootId]: 'boot-OLD' });
+    await approve(name, 'boot-OLD');
     await logHas(a, /approval names boot boot-OLD, this node is in boot boot-A/);
     expect(a.reboots()).toBe(0);
 
-    await setAnnotations(name, { [A.approvedBootId]: 'boot-A' });
+    await approve(name, 'boot-A');
     await eventually('reboot command ran', async () => a.reboots() === 1, 15_000, 100);
     expect(annotation(await read(name), A.rebootingFromBootId)).toBe('boot-A');
     // More events for the same approval do not trigger another reboot.
@@ -214,7 +227,7 @@ describe('kreboot agent on a kwok node', () => {
     expect(a.reboots()).toBe(1);
 
     // The controller finishes: approval removed. The agent drops its record; the sentinel goes; all clear.
-    await setAnnotations(name, { [A.approvedBootId]: null });
+    await approve(name, null);
     unlinkSync(a.sentinel);
     await conditionIs(name, 'False', R.none);
     n = await eventually('record dropped', async () => {
@@ -234,7 +247,7 @@ describe('kreboot agent on a kwok node', () => {
     await conditionIs(name, 'False');
     await setAnnotations(name, { [A.rebootRequested]: 'true' });
     await conditionIs(name, 'True', R.manual);
-    await setAnnotations(name, { [A.approvedBootId]: 'boot-1' });
+    await approve(name, 'boot-1');
     await eventually('rebooted', async () => a.reboots() === 1, 15_000, 100);
     await a.stop('SIGKILL');
     a.setBootId('boot-2');
@@ -243,7 +256,7 @@ describe('kreboot agent on a kwok node', () => {
       'request cleared',
       async () => annotation(await read(name), A.rebootRequested) === undefined,
     );
-    await setAnnotations(name, { [A.approvedBootId]: null });
+    await approve(name, null);
     await conditionIs(name, 'False', R.none);
   });
 
@@ -277,6 +290,40 @@ describe('kreboot agent on a kwok node', () => {
     await conditionIs(name, 'True', R.sentinelFile, 60_000);
     expect(a.child?.exitCode).toBeNull();
     await proxy.cut();
+  });
+
+  it('liveness: healthy while idle, unhealthy (503, naming why) once its sentinel check is wedged', async () => {
+    const name = await newNode();
+    const port = await freePort();
+    // A check whose command leaves a child holding its output open: the timeout kills the shell, the
+    // check never completes. Restarting the container is the cure, so /healthz must say so.
+    const a = (
+      await agentFor(name, 'boot-1', [
+        '--sentinel-command=sleep 300 & sleep 300',
+        '--command-timeout=1s',
+        '--check-period=1h',
+        `--metrics-port=${port}`,
+        '--metrics-address=127.0.0.1',
+      ])
+    ).start();
+    const health = async () => {
+      const res = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined);
+      return res && { code: res.status, body: await res.text() };
+    };
+    const first = await eventually('serving', async () => health());
+    expect(first.code).toBe(200);
+    const sick = await eventually(
+      'unhealthy',
+      async () => {
+        const h = await health();
+        return h?.code === 503 && h;
+      },
+      30_000,
+      500,
+    );
+    expect(sick.body).toMatch(/sentinel check running for \d+ ms \(wedged\)/);
+    await a.stop('SIGKILL');
+    spawnSync('pkill', ['-f', '^sleep 300$']);
   });
 
   it('exits 0 on SIGTERM', async () => {

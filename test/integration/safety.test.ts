@@ -1,7 +1,7 @@
 // Safety against anyone with node access (issue #12), on the real control plane with real agents and two real
 // controller replicas. Each test names the item it proves; each failed on the code before the fix.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -281,6 +281,94 @@ describe('4. alert gates off the hot path, with hard limits', () => {
     );
     expect(r.sims[0]!.agent.reboots()).toBe(0);
     expect(annotationsOf(await r.node(r.sims[0]!.name))[Annotations.phase]).toBeUndefined();
+  });
+});
+
+/** A Prometheus answer with `n` firing alerts of realistic size (~200 bytes each). */
+function alertsBody(n: number): string {
+  const alerts = Array.from({ length: n }, (_, i) => ({
+    labels: {
+      alertname: `SyntheticAlert${i % 50}`,
+      severity: 'warning',
+      namespace: `team-${i % 97}`,
+      pod: `app-${i}-7c9d5b8f6d-x2k4q`,
+      instance: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:9100`,
+    },
+    annotations: { summary: 'synthetic' },
+    state: 'firing',
+    activeAt: '2026-11-29T10:00:00Z',
+    value: '1e+00',
+  }));
+  return JSON.stringify({ status: 'success', data: { alerts } });
+}
+
+function servePrometheus(body: string): Promise<string> {
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.end(body);
+  });
+  servers.push(server);
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () =>
+      resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`),
+    ),
+  );
+}
+
+/** Peak resident memory of a process (VmHWM), in MiB. */
+function peakRssMiB(pid: number): number {
+  const kb = Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+  return kb / 1024;
+}
+
+describe('4b. alert answers are size-capped: memory stays bounded', () => {
+  // The Deployment's limit is 512Mi (deploy/base/controller.yaml).
+  const LIMIT_MIB = 512;
+
+  it('a 60k-alert answer (over the 8 MiB cap) blocks naming the cap; one just under the cap is read; RSS stays under the limit', async () => {
+    const huge = alertsBody(60_000);
+    const near = alertsBody(Math.floor(60_000 * ((8 * 1024 * 1024 - 64 * 1024) / huge.length)));
+    expect(huge.length).toBeGreaterThan(12 * 1024 * 1024);
+    expect(near.length).toBeLessThan(8 * 1024 * 1024);
+    expect(near.length).toBeGreaterThan(7.5 * 1024 * 1024);
+    const [hugeUrl, nearUrl] = await Promise.all([servePrometheus(huge), servePrometheus(near)]);
+    const r = await rollout({
+      nodes: 1,
+      controllerArgs: [`--prometheus-url=${hugeUrl}`, '--alert-poll-period=1s'],
+    });
+    r.sims[0]!.needReboot();
+    await r.startControllers(1);
+    await eventually('blocked by the cap', async () =>
+      /answer larger than 8388608 bytes \(--alert-max-response-bytes\)/.test(r.logs()),
+    );
+    await sleep(5000); // several more rounds of the same answer
+    const pid = r.controllers[0]!.child!.pid!;
+    const afterHuge = peakRssMiB(pid);
+    expect(afterHuge).toBeLessThan(LIMIT_MIB);
+    await r.controllers[0]!.stop('SIGKILL');
+
+    const r2 = new Rollout({
+      root,
+      nodes: 1,
+      controllerArgs: [`--prometheus-url=${nearUrl}`, '--alert-poll-period=1s'],
+    });
+    await current?.stop();
+    current = await r2.start();
+    r2.sims[0]!.needReboot();
+    await r2.startControllers(1);
+    await eventually(
+      'the near-cap answer is read and its alerts block',
+      async () => /kreboot_blocked_nodes\{reason="alert"\} 1/.test(await r2.metrics()),
+      30_000,
+    );
+    expect(r2.logs()).toMatch(/SyntheticAlert/);
+    await sleep(5000);
+    const afterNear = peakRssMiB(r2.controllers[0]!.child!.pid!);
+    expect(afterNear).toBeLessThan(LIMIT_MIB);
+    process.stderr.write(
+      `[safety] controller peak RSS: ${afterHuge.toFixed(0)} MiB with a ${(huge.length / 2 ** 20).toFixed(1)} MiB answer (refused), ${afterNear.toFixed(0)} MiB with a ${(near.length / 2 ** 20).toFixed(1)} MiB answer (read)\n`,
+    );
+    expect(r2.sims[0]!.agent.reboots()).toBe(0);
   });
 });
 
