@@ -197,7 +197,24 @@ describe('malformed answers', () => {
       /unexpected answer at data\.alerts\.0\.state/,
     ],
     ['error status', (res) => res.writeHead(503).end('overloaded'), /HTTP 503: overloaded/],
-    ['too slow', () => {}, /no answer within 300 ms/],
+    ['too slow', () => {}, /no complete answer within 300 ms \(--alert-timeout\)/],
+    [
+      'drip-fed (a byte at a time, never idle long enough for a socket timeout)',
+      (res) => {
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        const t = setInterval(() => (res.destroyed ? clearInterval(t) : res.write(' ')), 50);
+        res.on('close', () => clearInterval(t));
+      },
+      /no complete answer within 300 ms/,
+    ],
+    [
+      'a redirect whose body looks like an empty alert list',
+      (res) =>
+        res
+          .writeHead(302, { Location: 'http://127.0.0.1:1/x' })
+          .end('{"status":"success","data":{"alerts":[]}}'),
+      /HTTP 302 redirect to http:\/\/127.0.0.1:1\/x: redirects are not followed/,
+    ],
   ];
   for (const [name, fn, reason] of cases) {
     it(`${name}: blocked with a clear reason, no crash`, async () => {

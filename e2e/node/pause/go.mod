@@ -1,0 +1,3 @@
+module kreboot.test/pause
+
+go 1.26
