@@ -76,6 +76,12 @@ controller:
   resources:
     requests: { cpu: 20m, memory: 128Mi }
     limits: { memory: 512Mi }
+  # A Secret whose keys become files for the alert flags, e.g. keys ca.crt, token, basic-auth with
+  # config.alertCaFile=/etc/kreboot/alerts/ca.crt, config.alertBearerTokenFile=/etc/kreboot/alerts/token,
+  # config.alertBasicAuthFile=/etc/kreboot/alerts/basic-auth ("user:password"). Empty: nothing mounted.
+  alertCredentials:
+    secretName: ""
+    mountPath: /etc/kreboot/alerts
 ${configBlock('controller', controllerOptions)}
 
 monitoring:

@@ -13,6 +13,7 @@ const steps = [
   ['build', ['npm', 'run', '-s', 'build']],
   ['control plane build', ['npm', 'run', '-s', 'cluster:build']],
   ['tools build (helm, prometheus-operator CRDs)', ['npm', 'run', '-s', 'tools:build']],
+  ['real-node build (VM, kubelet, containerd, image)', ['npm', 'run', '-s', 'node:build']],
   [
     'tests',
     [

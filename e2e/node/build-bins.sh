@@ -71,5 +71,6 @@ fi
 touch "$out/.complete"
 say "done in $((SECONDS - start))s: $out"
 echo "$out"
+exit 0
 }
 main "$@"

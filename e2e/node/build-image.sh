@@ -29,7 +29,7 @@ start=$SECONDS
 
 # --- the test base: node:24-bookworm-slim stand-in ---
 base_key="$DEBIAN_SUITE-node$node_version-npm$NPM_VERSION-ca$(sha256sum /etc/ssl/certs/ca-certificates.crt | cut -c1-8)"
-if ! "${B[@]}" inspect --type image "localhost/node:24-bookworm-slim" 2>/dev/null | grep -q "kreboot.test.base=$base_key"; then
+if [[ "$(cat "$dir/base.key" 2>/dev/null)" != "$base_key" ]] || ! "${B[@]}" inspect --type image localhost/node:24-bookworm-slim >/dev/null 2>&1; then
   say "test base $base_key: mmdebstrap $DEBIAN_SUITE + Node $node_version + npm $NPM_VERSION"
   work="$(mktemp -d)"
   trap 'rm -rf "$work"' EXIT
@@ -55,12 +55,13 @@ if ! "${B[@]}" inspect --type image "localhost/node:24-bookworm-slim" 2>/dev/nul
   "${B[@]}" commit --quiet "$ctr" localhost/node:24-bookworm-slim >/dev/null
   "${B[@]}" rm "$ctr" >/dev/null
   rm -rf "$work"; trap - EXIT
+  echo "$base_key" > "$dir/base.key"
   say "test base ready ($((SECONDS - start))s)"
 fi
 
 # --- kreboot, from the Dockerfile exactly as users build it ---
-key="$(cd "$repo" && cat Dockerfile package.json package-lock.json scripts/build.mjs \
-  $(find operator -type f | sort) | sha256sum | cut -c1-16)"
+key="$(cd "$repo" && (echo "$base_key"; cat Dockerfile package.json package-lock.json scripts/build.mjs \
+  $(find operator -type f | sort)) | sha256sum | cut -c1-16)"
 out="$dir/kreboot-$key.oci.tar"
 if [[ ! -f "$out" ]]; then
   say "building kreboot image $key from Dockerfile (buildah bud, vfs, chroot isolation)"
@@ -93,5 +94,6 @@ fi
 ln -sfn "$pause" "$dir/pause-latest.oci.tar"
 say "done in $((SECONDS - start))s"
 echo "$out"
+exit 0
 }
 main "$@"

@@ -54,5 +54,6 @@ rm -rf "$out"; mv "$out.tmp" "$out"
 touch "$out/.complete"
 say "done in $((SECONDS - start))s: $out ($(du -sh --apparent-size "$out/disk.img" | cut -f1) apparent, $(du -sh "$out/disk.img" | cut -f1) used)"
 echo "$out"
+exit 0
 }
 main "$@"

@@ -48,7 +48,7 @@ export const controllerOptions = {
   },
   concurrency: {
     flag: 'concurrency',
-    help: 'nodes disrupted at once, counting nodes already NotReady or cordoned: a number or a % of nodes (rounded down, at least 1); default 1',
+    help: 'nodes disrupted at once, counting nodes kreboot has in a phase and nodes already NotReady (not nodes a person cordoned): a number or a % of nodes (rounded down, at least 1); default 1',
     schema: limit.default(1),
     example: '10%',
   },

@@ -84,7 +84,11 @@ describe('deploy/base', () => {
     const kind = parseAllDocuments(r.stdout).map((d) => d.toJSON() as Obj);
     const c = kind.find((o) => o.kind === 'DaemonSet')!.spec.template.spec.containers[0];
     expect(c.image).toBe('kreboot:dev');
-    expect(c.args).toEqual(['--reboot-method=signal']);
+    // The agent reads the boot ID the kind node's unit writes (its own /proc shows the host kernel's).
+    expect(c.args).toEqual(['--reboot-method=signal', '--boot-id-file=/host/var/run/kreboot-boot-id']);
+    expect(c.volumeMounts).toContainEqual({ name: 'host-run', mountPath: '/host/var/run', readOnly: true });
+    expect(readFileSync('e2e/kind/fake-boot-id.service', 'utf8')).toContain('> /run/kreboot-boot-id &&');
+    expect(c.securityContext.appArmorProfile).toEqual({ type: 'Unconfined' });
     expect(c.securityContext.privileged).toBeUndefined();
     expect(c.securityContext.capabilities).toEqual({ drop: ['ALL'] });
     const dry = kubectl(['apply', '--dry-run=server', '-f', '-'], r.stdout);

@@ -116,10 +116,46 @@ describe('Helm chart deploy/helm/kreboot', () => {
       allowPrivilegeEscalation: false,
       capabilities: { drop: ['ALL'] },
       readOnlyRootFilesystem: true,
+      // The runtime's default AppArmor profile refuses signals to unconfined PID 1 (the real-node test shows it).
+      appArmorProfile: { type: 'Unconfined' },
+      seccompProfile: { type: 'RuntimeDefault' },
     });
+    // The command method: privileged, and root (the image's user is 65532).
+    const cmd = docs(helmTemplate([])).find((o) => o.kind === 'DaemonSet')!.spec.template.spec.containers[0];
+    expect(cmd.securityContext).toMatchObject({ privileged: true, runAsUser: 0 });
     const bad = helmTemplateResult(['--set', 'agent.rebootMethod=sysrq']);
     expect(bad.status).not.toBe(0);
     expect(bad.stderr).toContain('agent.rebootMethod: "sysrq" is not a reboot method; use command or signal');
+  });
+
+  it('mounts a Secret for the alert credential flags (CA, bearer token, basic auth) when asked', () => {
+    const plain = docs(helmTemplate([])).find((o) => o.kind === 'Deployment')!.spec.template.spec;
+    expect(plain.volumes).toBeUndefined();
+    const set = [
+      '--set',
+      'controller.alertCredentials.secretName=prom-creds',
+      '--set',
+      'controller.config.alertCaFile=/etc/kreboot/alerts/ca.crt',
+      '--set',
+      'controller.config.alertBearerTokenFile=/etc/kreboot/alerts/token',
+    ];
+    const rendered = helmTemplate(set);
+    const pod = docs(rendered).find((o) => o.kind === 'Deployment')!.spec.template.spec;
+    expect(pod.volumes).toEqual([
+      { name: 'alert-credentials', secret: { secretName: 'prom-creds', defaultMode: 0o400 } },
+    ]);
+    const c = pod.containers[0];
+    expect(c.volumeMounts).toEqual([
+      { name: 'alert-credentials', mountPath: '/etc/kreboot/alerts', readOnly: true },
+    ]);
+    expect(c.args).toEqual(
+      expect.arrayContaining([
+        '--alert-ca-file=/etc/kreboot/alerts/ca.crt',
+        '--alert-bearer-token-file=/etc/kreboot/alerts/token',
+      ]),
+    );
+    const r = kubectl(['apply', '--dry-run=server', '-f', '-'], rendered);
+    expect(r.status, r.stderr).toBe(0);
   });
 
   it('renders are accepted by the API server, with and without the prometheus-operator objects', () => {
