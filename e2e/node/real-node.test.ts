@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments, stringify } from 'yaml';
 import { kubeconfigConnection } from '../../operator/kube/connection.ts';
 import { KubeHttp } from '../../operator/kube/http.ts';
-import { Annotations, Phases } from '../../operator/protocol.ts';
+import { Annotations } from '../../operator/protocol.ts';
 import { ControlPlane } from '../cluster/controlplane.ts';
 import { freePort } from '../prom/prometheus.ts';
 import { ControllerProcess } from '../sim/controller-process.ts';
@@ -135,7 +135,17 @@ async function rebootCycle(method: string): Promise<Cycle> {
   expect(cycle.agentRestarted, 'the kubelet restarted the agent container once').toBe(true);
   expect(cycle.uncordoned).toBe(true);
   expect(n.metadata.annotations?.[Annotations.bootId]).toBe(n.status!.nodeInfo!.bootID);
-  for (const p of Phases.filter((p) => p !== 'rebooting')) expect(phases[p], `phase ${p} seen`).toBeDefined();
+  // Each step of the rollout, as the controller recorded it on the node (phases can be too brief to sample).
+  const events = await admin.request<{
+    items: Array<{ reason?: string; metadata: { creationTimestamp?: string } }>;
+  }>(`/api/v1/namespaces/default/events?fieldSelector=${encodeURIComponent(`involvedObject.name=${NODE}`)}`);
+  const reasons = new Set(
+    events.items
+      .filter((e) => Date.parse(e.metadata.creationTimestamp ?? '') >= t0 - 2000)
+      .map((e) => e.reason),
+  );
+  for (const r of ['Cordoned', 'Draining', 'RebootApproved', 'RebootObserved', 'Rebooted'])
+    expect(reasons.has(r), `Event ${r} (saw ${[...reasons].join(', ')})`).toBe(true);
   // The workload pod was evicted (a new pod replaced it).
   expect(webAfter.some((u) => webBefore.includes(u))).toBe(false);
   cycles.push(cycle);
