@@ -4,6 +4,7 @@ import { cpus, totalmem } from 'node:os';
 import { benchAgent } from './agent.ts';
 import { benchCluster } from './cluster.ts';
 import { benchController, benchPlanner } from './controller.ts';
+import { benchNode } from './node.ts';
 import { benchWindows } from './windows.ts';
 
 const benches: Record<string, () => Promise<string[]>> = {
@@ -12,6 +13,7 @@ const benches: Record<string, () => Promise<string[]>> = {
   controller: () => benchController(),
   planner: async () => benchPlanner(),
   windows: async () => benchWindows(),
+  node: () => benchNode(),
 };
 
 const wanted = process.argv.slice(2);

@@ -270,21 +270,28 @@ export class Reconciler {
       if (w.next) this.nextWake = Math.min(this.nextWake, w.next.start + 10);
       if (w.exclusion) this.nextWake = Math.min(this.nextWake, w.exclusion.end + 10);
     }
-    /** Would the planner start this node now, all else as it is? undefined = yes, else why not. */
-    const refusal = (n: NodeView): Refusal | undefined => {
-      const others = locked();
-      others.delete(n.name);
-      const p = plan({
-        nodes: views.map((v) => (v.name === n.name ? { ...v, phase: undefined } : v)),
-        locked: others,
+    /** The planner on this pass's inputs (the lock as it is now); `only` asks about one node. */
+    const planNow = (nodes: NodeView[], lockedNow: ReadonlySet<string>, only?: string) =>
+      plan({
+        nodes,
+        locked: lockedNow,
         budgets: budgets(),
         gates,
         now,
         paused: state.paused ?? state.corrupt,
         halted: state.halted,
         retryAfterFailureMs: this.settings.retryAfterFailureMs,
-        only: n.name,
+        ...(only ? { only } : {}),
       });
+    /** Would the planner start this node now, all else as it is? undefined = yes, else why not. */
+    const refusal = (n: NodeView): Refusal | undefined => {
+      const others = locked();
+      others.delete(n.name);
+      const p = planNow(
+        views.map((v) => (v.name === n.name ? { ...v, phase: undefined } : v)),
+        others,
+        n.name,
+      );
       if (p.start.includes(n.name)) return undefined;
       return (
         p.waiting.find((w) => w.node === n.name) ?? {
@@ -339,16 +346,7 @@ export class Reconciler {
     }
 
     // 5. New starts.
-    const p = plan({
-      nodes: views,
-      locked: locked(),
-      budgets: budgets(),
-      gates,
-      now,
-      paused: state.paused ?? state.corrupt,
-      halted: state.halted,
-      retryAfterFailureMs: this.settings.retryAfterFailureMs,
-    });
+    const p = planNow(views, locked());
     this.lastPlan = p;
     for (const w of p.waiting) {
       const v = byName.get(w.node);

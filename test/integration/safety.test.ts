@@ -134,21 +134,27 @@ describe('1. controller-owned keys: hostile writes reboot nothing (defence in de
   });
 });
 
+/** Both nodes need a reboot, the first longest; resolves once the controllers have approved the first. */
+async function firstOfTwoApproved(r: Rollout) {
+  const [a, b] = r.sims as [(typeof r.sims)[0], (typeof r.sims)[0]];
+  a.needReboot();
+  await sleep(1100);
+  b.needReboot();
+  await r.startControllers();
+  await eventually(
+    'first node approved',
+    async () =>
+      ['approved', 'rebooting'].includes(annotationsOf(await r.node(a.name))[Annotations.phase] ?? ''),
+    30_000,
+    100,
+  );
+  return [a, b] as const;
+}
+
 describe('3. lock entries follow the Node object, not the selector', () => {
   it('a node relabelled out of --node-selector mid-reboot keeps its entry; the budget holds; it is finished', async () => {
     const r = await rollout({ nodes: 2, downMs: 4000, controllerArgs: ['--concurrency=1'] });
-    const [a, b] = r.sims as [(typeof r.sims)[0], (typeof r.sims)[0]];
-    a.needReboot();
-    await sleep(1100);
-    b.needReboot();
-    await r.startControllers();
-    await eventually(
-      'first node rebooting',
-      async () =>
-        ['approved', 'rebooting'].includes(annotationsOf(await r.node(a.name))[Annotations.phase] ?? ''),
-      30_000,
-      100,
-    );
+    const [a, b] = await firstOfTwoApproved(r);
     expect(kubectl('label', 'node', a.name, 'kreboot.test/group-').ok).toBe(true);
     // Sample both nodes by name (the rollout's sampler only sees the selector).
     let both = 0;
@@ -230,18 +236,7 @@ describe('4. alert gates off the hot path, with hard limits', () => {
         '--alert-poll-period=1s',
       ],
     });
-    const [a, b] = r.sims as [(typeof r.sims)[0], (typeof r.sims)[0]];
-    a.needReboot();
-    await sleep(1100);
-    b.needReboot();
-    await r.startControllers();
-    await eventually(
-      'first node approved',
-      async () =>
-        ['approved', 'rebooting'].includes(annotationsOf(await r.node(a.name))[Annotations.phase] ?? ''),
-      30_000,
-      100,
-    );
+    const [a, b] = await firstOfTwoApproved(r);
     prom.mode.v = 'drip';
     const t0 = Date.now();
     await eventually(
