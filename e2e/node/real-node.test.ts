@@ -70,6 +70,47 @@ describe('a real node', () => {
   );
 
   it(
+    "the image's own user cannot nsenter into PID 1 even in a privileged container: why the command method runs as root",
+    async () => {
+      // The same image and the same call the agent makes, in a privileged container of the node's containerd,
+      // once as the image's user (65532) and once as root.
+      const probe = (user: string) =>
+        w.vm.exec(
+          [
+            'ctr',
+            '-n',
+            'k8s.io',
+            'run',
+            '--rm',
+            '--privileged',
+            '--user',
+            user,
+            w.imageRef,
+            `nsenter-probe-${user}`,
+          ].concat([
+            'nsenter',
+            '--target',
+            '1',
+            '--mount',
+            '--uts',
+            '--ipc',
+            '--net',
+            '--pid',
+            '--',
+            '/bin/true',
+          ]),
+          120_000,
+        );
+      const asImageUser = await probe('65532');
+      expect(asImageUser.code).not.toBe(0);
+      expect(asImageUser.out).toMatch(/Operation not permitted/);
+      const asRoot = await probe('0');
+      expect(asRoot.code, asRoot.out).toBe(0);
+    },
+    5 * 60_000,
+  );
+
+  it(
     'AppArmor: the runtime default profile may not signal an unconfined PID 1, which is why the signal method ships Unconfined',
     async () => {
       expect((await w.vm.sh('cat /sys/module/apparmor/parameters/enabled')).trim()).toBe('Y');
