@@ -66,10 +66,25 @@ export class AlertPoller {
     return this.last ? this.last.at + this.staleMs + 1 : undefined;
   }
 
+  private firstRound: Promise<void> = Promise.resolve();
+  private firstDone: () => void = () => {};
+
+  /**
+   * Resolves once the term's first round has a verdict (each round ends within its deadline), so a new leader's
+   * first pass plans on real answers rather than on "no verdict yet" (which would be reported as a wait reason).
+   */
+  first(): Promise<void> {
+    return this.firstRound;
+  }
+
   /** Polls until `signal` aborts (the leader's term). */
   async run(signal: AbortSignal): Promise<void> {
     if (!this.gate.enabled) return;
     this.last = undefined;
+    this.firstRound = new Promise<void>((resolve) => {
+      this.firstDone = resolve;
+    });
+    signal.addEventListener('abort', () => this.firstDone(), { once: true });
     while (!signal.aborted) {
       const round = AbortSignal.any([signal, AbortSignal.timeout(this.o.deadlineMs)]);
       let v: AlertVerdict;
@@ -80,6 +95,7 @@ export class AlertPoller {
       }
       if (signal.aborted) return;
       this.last = { at: this.now(), v };
+      this.firstDone();
       if (v.all !== this.lastBlock) {
         this.lastBlock = v.all;
         this.log.info(

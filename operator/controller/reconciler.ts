@@ -170,6 +170,7 @@ export class Reconciler {
   async run(term: AbortSignal): Promise<void> {
     // The alert sources are polled for this term only, on their own schedule (never awaited by a pass).
     void this.poller?.run(term);
+    await this.poller?.first();
     this.kick();
     while (!term.aborted) {
       if (!this.pending) {
