@@ -5,8 +5,7 @@ import type { Logger } from 'pino';
 import type { AlertGate } from '../alerts/gate.ts';
 import type { AlertVerdict } from '../alerts/model.ts';
 import { AlertPoller, OPEN_VERDICT } from '../alerts/poller.ts';
-import type { KubeHttp } from '../kube/http.ts';
-import { ApiError } from '../kube/http.ts';
+import { ApiError, type KubeHttp } from '../kube/http.ts';
 import { type Obj, Reflector } from '../kube/reflector.ts';
 import { fromObject, matches, parseSelector, type Requirement } from '../kube/selector.ts';
 import type { NodeLite } from '../kube/types.ts';
@@ -48,14 +47,13 @@ import {
   writerOf,
 } from './model.ts';
 import { type Budget, budgetsFor, type Gates, isInFlight, type Plan, plan } from './plan.ts';
+import { bootToLeave, cleanupPatch, cordonPatch, nextStep, type Step, type StepConfig } from './step.ts';
 
 /** Why the planner would not start a node now (a wait reason, or "not-needed"). */
 interface Refusal {
   reason: string;
   detail: string;
 }
-
-import { bootToLeave, cleanupPatch, cordonPatch, nextStep, type Step, type StepConfig } from './step.ts';
 
 export interface ReconcilerSettings extends StepConfig {
   concurrency: number | string;
