@@ -321,13 +321,18 @@ describe('e2e scenarios', () => {
       60_000,
     );
     expect(halted).toContain(lost.name);
-    const n = await w.node(lost.name);
-    expect(n.status?.conditions?.find((c) => c.type === ControllerConditions.rebootFailed)?.status).toBe(
-      'True',
+    // The controller halts first (the lock: nothing new starts), then sets the condition, then sends the Event
+    // (Events are written asynchronously, never blocking a pass): each is awaited in that order, not read at once.
+    await w.until(
+      'KrebootRebootFailed=True',
+      async () =>
+        (await w.node(lost.name)).status?.conditions?.find(
+          (c) => c.type === ControllerConditions.rebootFailed,
+        )?.status === 'True',
     );
-    expect(
+    await w.until('RolloutHalted Warning Event', async () =>
       (await w.events(lost.name)).some((e) => e.reason === 'RolloutHalted' && e.type === 'Warning'),
-    ).toBe(true);
+    );
     await w.until(
       'halted in Prometheus',
       async () => (await promValue(w, 'max(kreboot_rollout_halted)')) === 1,

@@ -161,13 +161,17 @@ describe('controller rollout', () => {
         return statusOf(err) === 404;
       }
     });
-    const events = await r.c.core.listNamespacedEvent({
-      namespace: 'default',
-      fieldSelector: `involvedObject.name=${s!.name}`,
-    });
-    const forced = events.items.find((e) => e.reason === 'DrainForced');
-    expect(forced?.type).toBe('Warning');
-    expect(forced?.message).toContain(`${r.ns}/pet`);
+    // Events are written asynchronously after the step (they never block a pass): wait for it.
+    const forced = await eventually('DrainForced Event', async () =>
+      (
+        await r.c.core.listNamespacedEvent({
+          namespace: 'default',
+          fieldSelector: `involvedObject.name=${s!.name}`,
+        })
+      ).items.find((e) => e.reason === 'DrainForced'),
+    );
+    expect(forced.type).toBe('Warning');
+    expect(forced.message).toContain(`${r.ns}/pet`);
     expect(r.logs()).toMatch(/FORCE policy: deleted 1 pod/);
   });
 
@@ -213,19 +217,27 @@ describe('controller rollout', () => {
       40_000,
     );
     expect(halted).toContain(lost.name);
-    const n = await r.node(lost.name);
-    const cond = n.status?.conditions?.find((c) => c.type === ControllerConditions.rebootFailed);
-    expect(cond?.status).toBe('True');
+    // Halt first (the lock), then the condition, then the Event: each awaited, not read at the instant of the halt.
+    await eventually(
+      'KrebootRebootFailed=True',
+      async () =>
+        (await r.node(lost.name)).status?.conditions?.find(
+          (c) => c.type === ControllerConditions.rebootFailed,
+        )?.status === 'True',
+    );
     await eventually('metric', async () => /kreboot_rollout_halted 1/.test(await r.metrics()));
     // The stuck node's time in its phase is exported for the KrebootNodeStuckInPhase alert.
     expect(await r.metrics()).toMatch(
       new RegExp(`kreboot_node_phase_age_seconds\\{node="${lost.name}",phase="(approved|rebooting)"\\} \\d`),
     );
-    const events = await r.c.core.listNamespacedEvent({
-      namespace: 'default',
-      fieldSelector: `involvedObject.name=${lost.name}`,
-    });
-    expect(events.items.some((e) => e.reason === 'RolloutHalted' && e.type === 'Warning')).toBe(true);
+    await eventually('RolloutHalted Warning Event', async () =>
+      (
+        await r.c.core.listNamespacedEvent({
+          namespace: 'default',
+          fieldSelector: `involvedObject.name=${lost.name}`,
+        })
+      ).items.some((e) => e.reason === 'RolloutHalted' && e.type === 'Warning'),
+    );
     await new Promise((res) => setTimeout(res, 3000));
     expect(annotationsOf(await r.node(waiting.name))[Annotations.phase]).toBeUndefined();
     expect(waiting.rebootsDone).toBe(0);
