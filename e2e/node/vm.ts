@@ -184,6 +184,11 @@ shutdownGracePeriod: 0s
     });
     child.stdout!.resume();
     this.qemu = child;
+    // A test process that dies (an uncaught error, a failed assertion outside afterAll) must not leave its VM
+    // running: kill it on the way out. (Found a leftover from a crashed smoke run during development.)
+    const onParentExit = () => child.kill('SIGKILL');
+    process.once('exit', onParentExit);
+    child.on('exit', () => process.off('exit', onParentExit));
     this.exited = new Promise((resolve) =>
       child.on('exit', (code) => {
         if (code) process.stderr.write(`[vm ${o.name}] qemu exited ${code}: ${err.slice(-2000)}\n`);
