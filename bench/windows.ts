@@ -1,5 +1,5 @@
 // One reconcile's window work: evaluate 100 MaintenanceWindows and gate 5,000 nodes (plus per-window budgets).
-import { viewOf } from '../operator/controller/model.ts';
+import { viewOf } from '../operator/domain/node.ts';
 import { WindowEvaluator, WindowIndex, windowBudgets, windowGate } from '../operator/windows/evaluate.ts';
 import { summary } from './stats.ts';
 

@@ -103,6 +103,14 @@ export const Metrics = {
 } as const;
 
 /** Custom resources. */
+/** Lease objects kreboot keeps in the controller's namespace. */
+export const Leases = {
+  /** The cluster lock: which nodes are in a disruptive phase, pause and halt (operator/controller/lock.ts). */
+  lock: 'kreboot-lock',
+  /** Leader election among the controller replicas. */
+  leader: 'kreboot-controller',
+} as const;
+
 export const MaintenanceWindowResource = {
   group: GROUP,
   version: 'v1alpha1',

@@ -1,7 +1,7 @@
 // `kreboot agent` configuration: flags and KREBOOT_* env vars, one zod schema per option.
 import { z } from 'zod';
-import { commonOptions } from '../cli/runtime.ts';
 import { boolString, durationString, type OptionSpecs, type OptionValues } from '../config/options.ts';
+import { commonOptions } from '../runtime/command-runtime.ts';
 
 /**
  * The DaemonSet mounts the host's /var/run read-only here (deploy/ uses this same constant), so the default

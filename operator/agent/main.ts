@@ -1,12 +1,12 @@
 // `kreboot agent`: wires config, the API connection, the sentinel, the rebooter and the metrics server.
 import { readFile } from 'node:fs/promises';
 import { pino } from 'pino';
-import { connect, serve, stopServer, untilSignal } from '../cli/runtime.ts';
 import { ConfigError, helpText, parseOptions } from '../config/options.ts';
 import { KubeHttp } from '../kube/http.ts';
 import { ownNodeApi } from '../kube/own-node.ts';
 import { CONTENT_TYPE, Registry } from '../metrics/registry.ts';
 import { Metrics } from '../protocol.ts';
+import { connect, serve, stopServer, untilSignal } from '../runtime/command-runtime.ts';
 import { VERSION } from '../version.ts';
 import { Agent } from './agent.ts';
 import { agentOptions } from './config.ts';

@@ -3,13 +3,16 @@
 // waiting node waits (window, budget, exclusion…), from the same pure functions the controller runs. Alerts, PDBs
 // and blocking pods are evaluated by the controller only; the plan says so.
 import { z } from 'zod';
-import { ConfigError, durationString, helpText, type OptionSpecs, parseOptions } from '../config/options.ts';
+import { helpText, type OptionSpecs, parseOptions } from '../config/options.ts';
 import { parseLock } from '../controller/lock.ts';
-import { type NodeView, needsReboot, viewOf } from '../controller/model.ts';
-import { type Budget, budgetsFor, OPEN_GATES, type Plan, plan } from '../controller/plan.ts';
+import { OPEN_GATES, type Plan, plan } from '../controller/plan.ts';
+import { plannerOptions } from '../controller/planner-options.ts';
+import { type Budget, budgetsFor } from '../domain/budget.ts';
+import { type NodeView, needsReboot, viewOf } from '../domain/node.ts';
 import { ApiError, KubeHttp } from '../kube/http.ts';
 import type { NodeLite } from '../kube/types.ts';
-import { Annotations, MaintenanceWindowResource } from '../protocol.ts';
+import { Annotations, Leases, MaintenanceWindowResource } from '../protocol.ts';
+import { connect } from '../runtime/command-runtime.ts';
 import { VERSION } from '../version.ts';
 import {
   type EvaluatedWindow,
@@ -19,7 +22,6 @@ import {
   windowBudgets,
   windowGate,
 } from '../windows/evaluate.ts';
-import { connect } from './runtime.ts';
 
 const options = {
   namespace: {
@@ -28,45 +30,8 @@ const options = {
     schema: z.string().min(1).default('kreboot-system'),
     example: 'kreboot-system',
   },
-  windowSelector: {
-    flag: 'window-selector',
-    help: "the controller's --window-selector: only MaintenanceWindows with these labels",
-    schema: z.string().default(''),
-    example: 'pool=general',
-  },
-  nodeSelector: {
-    flag: 'node-selector',
-    help: 'only nodes matching this label selector',
-    schema: z.string().default(''),
-    example: 'pool=general',
-  },
-  concurrency: {
-    flag: 'concurrency',
-    help: "the controller's --concurrency, for plan (default 1)",
-    schema: z
-      .string()
-      .regex(/^(\d+|\d+%)$/, 'must be a number or a percentage')
-      .default('1'),
-    example: '10%',
-  },
-  zoneConcurrency: {
-    flag: 'zone-concurrency',
-    help: "the controller's --zone-concurrency, for plan",
-    schema: z.string().optional(),
-    example: '1',
-  },
-  defaultWindow: {
-    flag: 'default-window',
-    help: "the controller's --default-window, for plan (default always)",
-    schema: z.enum(['always', 'never']).default('always'),
-    example: 'never',
-  },
-  windowEndMargin: {
-    flag: 'window-end-margin',
-    help: "the controller's --window-end-margin",
-    schema: durationString.default(0),
-    example: '15m',
-  },
+  // `plan` plans as the controller does: pass it the controller's planner flags (same spec, same defaults).
+  ...plannerOptions,
   kubeconfig: {
     flag: 'kubeconfig',
     help: 'kubeconfig file (default $KUBECONFIG, then ~/.kube/config)',
@@ -93,7 +58,7 @@ async function snapshot(
   const nodes = (await http.request<{ items: NodeLite[] }>(`/api/v1/nodes${q}`)).items;
   const lease = await http
     .request<{ metadata: { name: string; annotations?: Record<string, string> }; spec: object }>(
-      `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/kreboot-lock`,
+      `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/${Leases.lock}`,
     )
     .catch((err) => {
       if (err instanceof ApiError && err.status === 404) return undefined;
@@ -173,7 +138,7 @@ export function renderStatus(s: Snapshot, now: number): string {
   lines.push(`lock: ${s.lock.entries.length ? s.lock.entries.map((e) => e.node).join(', ') : '(free)'}`);
   if (s.lock.paused) lines.push(`PAUSED: ${s.lock.paused}`);
   if (s.lock.halted)
-    lines.push(`HALTED: ${s.lock.halted} (remove kreboot.io/halted from the kreboot-lock Lease to resume)`);
+    lines.push(`HALTED: ${s.lock.halted} (remove kreboot.io/halted from the ${Leases.lock} Lease to resume)`);
   if (s.lock.corrupt) lines.push(`LOCK UNREADABLE: ${s.lock.corrupt}`);
   if (s.windows.length) {
     lines.push(
@@ -246,19 +211,10 @@ export async function runStatus(command: 'status' | 'plan', argv: string[]): Pro
       { defaultWindow: cfg.defaultWindow, endMarginMs: cfg.windowEndMargin, selector: '' },
       now,
     );
-    let budgets: Budget[];
-    try {
-      budgets = [
-        ...budgetsFor(
-          s.views,
-          cfg.concurrency.endsWith('%') ? cfg.concurrency : Number(cfg.concurrency),
-          cfg.zoneConcurrency,
-        ),
-        ...windowBudgets(s.index, s.views),
-      ];
-    } catch (err) {
-      throw new ConfigError([`--concurrency: ${(err as Error).message}`]);
-    }
+    const budgets: Budget[] = [
+      ...budgetsFor(s.views, cfg.concurrency, cfg.zoneConcurrency),
+      ...windowBudgets(s.index, s.views),
+    ];
     const p = plan({
       nodes: s.views,
       locked,
@@ -267,7 +223,7 @@ export async function runStatus(command: 'status' | 'plan', argv: string[]): Pro
       now,
       paused: s.lock.paused ?? s.lock.corrupt,
       halted: s.lock.halted,
-      retryAfterFailureMs: 600_000,
+      retryAfterFailureMs: cfg.retryAfterFailure,
     });
     process.stdout.write(renderPlan(p));
     const pending = s.views.filter((n) => needsReboot(n) && !locked.has(n.name) && !n.phase).length;

@@ -2,6 +2,7 @@
 // Every option is `--flag value` (or `--flag=value`) and `KREBOOT_<FLAG>` in the environment; the flag wins.
 // Errors name the flag, its environment variable, what was wrong and what to write instead.
 import { z } from 'zod';
+import { parseDuration } from '../util/duration.ts';
 
 export interface OptionSpec<S extends z.ZodType = z.ZodType> {
   /** Kebab-case flag name without the dashes. */
@@ -43,24 +44,6 @@ export const durationString = z.string().transform((s, ctx) => {
   }
   return ms;
 });
-
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-export function parseDuration(s: string): number | undefined {
-  const text = s.trim();
-  if (text === '' || text === '0') return text === '0' ? 0 : undefined;
-  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/y;
-  let total = 0;
-  let pos = 0;
-  while (pos < text.length) {
-    re.lastIndex = pos;
-    const m = re.exec(text);
-    if (!m) return undefined;
-    total += Number(m[1]) * UNIT_MS[m[2]!]!;
-    pos = re.lastIndex;
-  }
-  return total;
-}
 
 function levenshtein(a: string, b: string): number {
   const d = Array.from({ length: b.length + 1 }, (_, i) => i);

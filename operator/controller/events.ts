@@ -1,8 +1,8 @@
 // events.k8s.io/v1 Events about a Node, so `kubectl describe node` and `kubectl events` show each step.
 import type { Logger } from 'pino';
+import type { NodeView } from '../domain/node.ts';
 import type { KubeHttp } from '../kube/http.ts';
 import { microTime } from '../kube/time.ts';
-import type { NodeView } from './model.ts';
 
 export interface Regarding {
   apiVersion: string;

@@ -3,10 +3,8 @@
 // leaves when its node is done, or when its Node object is gone (kured #137/#847). A person or another tool
 // pauses new reboots by setting `kreboot.io/paused` on it (kubectl annotate lease …).
 import { z } from 'zod';
-import { Annotations } from '../protocol.ts';
+import { Annotations, Leases } from '../protocol.ts';
 import { isConflict, type Lease, type LeaseClient } from './lease.ts';
-
-export const LOCK_NAME = 'kreboot-lock';
 
 const entrySchema = z.object({
   node: z.string().min(1),
@@ -53,13 +51,13 @@ export class ClusterLock {
   ) {}
 
   async read(signal?: AbortSignal): Promise<{ lease: Lease; state: LockState }> {
-    let lease = await this.leases.get(LOCK_NAME, signal);
+    let lease = await this.leases.get(Leases.lock, signal);
     if (!lease) {
       try {
         lease = await this.leases.create(
           {
             metadata: {
-              name: LOCK_NAME,
+              name: Leases.lock,
               annotations: { [Annotations.lockEntries]: '[]' },
             },
             spec: {},
@@ -68,7 +66,7 @@ export class ClusterLock {
         );
       } catch (err) {
         if (!isConflict(err) && !(err as { status?: number }).status) throw err;
-        lease = (await this.leases.get(LOCK_NAME, signal))!;
+        lease = (await this.leases.get(Leases.lock, signal))!;
       }
     }
     return { lease, state: parseLock(lease) };

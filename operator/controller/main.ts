@@ -4,9 +4,10 @@ import type { Logger } from 'pino';
 import { pino } from 'pino';
 import { AlertGate } from '../alerts/gate.ts';
 import { alertmanagerAlerts, prometheusAlerts, promqlGate } from '../alerts/sources.ts';
-import { connect, serve, stopServer, untilSignal } from '../cli/runtime.ts';
 import { ConfigError, helpText, parseOptions } from '../config/options.ts';
 import { KubeHttp } from '../kube/http.ts';
+import { Leases } from '../protocol.ts';
+import { connect, serve, stopServer, untilSignal } from '../runtime/command-runtime.ts';
 import { VERSION } from '../version.ts';
 import { type ControllerConfig, controllerOptions } from './config.ts';
 import { ApiEventSink } from './events.ts';
@@ -18,8 +19,6 @@ import { Reconciler } from './reconciler.ts';
 const SUMMARY =
   'Leader-elected controller: takes the cluster lock, checks the gates, then cordons, drains (Eviction API),\n' +
   'approves the reboot, verifies the new boot and uncordons, one node (or a bounded few) at a time.';
-
-export const LEADER_LEASE = 'kreboot-controller';
 
 function alertGateFrom(cfg: ControllerConfig, log: Logger, metrics: ControllerMetrics): AlertGate {
   const auth = {
@@ -111,7 +110,7 @@ export async function runController(argv: string[]): Promise<number> {
   const elector = new LeaderElector(
     new LeaseClient(http, cfg.namespace),
     {
-      name: LEADER_LEASE,
+      name: Leases.leader,
       identity: cfg.identity,
       leaseDurationMs: cfg.leaseDuration,
       renewDeadlineMs: cfg.renewDeadline,

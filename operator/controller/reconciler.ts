@@ -5,6 +5,18 @@ import type { Logger } from 'pino';
 import type { AlertGate } from '../alerts/gate.ts';
 import type { AlertVerdict } from '../alerts/model.ts';
 import { AlertPoller, OPEN_VERDICT } from '../alerts/poller.ts';
+import { type Budget, budgetsFor, isInFlight } from '../domain/budget.ts';
+import {
+  annotationPath,
+  CONTROLLER_FIELD_MANAGER,
+  describeWriter,
+  type NodeLike,
+  type NodeView,
+  needsReboot,
+  UNSCHEDULABLE_PATH,
+  viewOf,
+  writerOf,
+} from '../domain/node.ts';
 import { ApiError, type KubeHttp } from '../kube/http.ts';
 import { type Obj, Reflector } from '../kube/reflector.ts';
 import { fromObject, matches, parseSelector, type Requirement } from '../kube/selector.ts';
@@ -12,6 +24,7 @@ import type { NodeLite } from '../kube/types.ts';
 import {
   Annotations,
   ControllerConditions,
+  Leases,
   MaintenanceWindowResource,
   type Phase,
   Phases,
@@ -35,18 +48,7 @@ import type { EventSink } from './events.ts';
 import { isConflict, type Lease, LeaseClient } from './lease.ts';
 import { ClusterLock, type LockEntry, type LockState } from './lock.ts';
 import type { ControllerMetrics } from './metrics.ts';
-import {
-  annotationPath,
-  CONTROLLER_FIELD_MANAGER,
-  describeWriter,
-  type NodeLike,
-  type NodeView,
-  needsReboot,
-  UNSCHEDULABLE_PATH,
-  viewOf,
-  writerOf,
-} from './model.ts';
-import { type Budget, budgetsFor, type Gates, isInFlight, type Plan, plan } from './plan.ts';
+import { type Gates, type Plan, plan } from './plan.ts';
 import { bootToLeave, cleanupPatch, cordonPatch, nextStep, type Step, type StepConfig } from './step.ts';
 
 /** Why the planner would not start a node now (a wait reason, or "not-needed"). */
@@ -868,7 +870,7 @@ export class Reconciler {
         ev(
           'Warning',
           'RolloutHalted',
-          `${step.why}; no other node will start until kreboot.io/halted is removed from lease ${'kreboot-lock'}`,
+          `${step.why}; no other node will start until kreboot.io/halted is removed from lease ${Leases.lock}`,
         );
         this.metrics.reboots.inc({ result: 'timeout' });
         return next;

@@ -1,7 +1,8 @@
 // The per-node state machine of a reboot in flight, as a pure function: given the node as observed (and its lock
 // entry), what is the next step? The reconciler performs the step; any step can be re-run after a crash.
+
+import type { NodeView } from '../domain/node.ts';
 import { Annotations, type Phase } from '../protocol.ts';
-import type { NodeView } from './model.ts';
 
 export interface StepConfig {
   drainTimeoutMs: number;

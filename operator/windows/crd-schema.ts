@@ -2,10 +2,8 @@
 // structural openAPIV3Schema generated from it (crds/ is written by `npm run gen:crd`, and a test fails if the
 // committed CRD drifts from this file).
 import { z } from 'zod';
-import { parseDuration } from '../config/options.ts';
-
-export const GROUP = 'kreboot.io';
-export const VERSION = 'v1alpha1';
+import { MaintenanceWindowResource } from '../protocol.ts';
+import { parseDuration } from '../util/duration.ts';
 
 export const MIN_DURATION_MS = 60_000;
 export const MAX_DURATION_MS = 31 * 24 * 3_600_000;
@@ -181,21 +179,21 @@ export function crdManifest(): Json {
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',
-    metadata: { name: `maintenancewindows.${GROUP}` },
+    metadata: { name: `${MaintenanceWindowResource.plural}.${MaintenanceWindowResource.group}` },
     spec: {
-      group: GROUP,
+      group: MaintenanceWindowResource.group,
       scope: 'Cluster',
       names: {
-        kind: 'MaintenanceWindow',
-        listKind: 'MaintenanceWindowList',
-        plural: 'maintenancewindows',
-        singular: 'maintenancewindow',
-        shortNames: ['mw'],
+        kind: MaintenanceWindowResource.kind,
+        listKind: `${MaintenanceWindowResource.kind}List`,
+        plural: MaintenanceWindowResource.plural,
+        singular: MaintenanceWindowResource.kind.toLowerCase(),
+        shortNames: [MaintenanceWindowResource.shortName],
         categories: ['kreboot'],
       },
       versions: [
         {
-          name: VERSION,
+          name: MaintenanceWindowResource.version,
           served: true,
           storage: true,
           subresources: { status: {} },

@@ -2,11 +2,11 @@
 // status should say. Pure: objects, nodes and the time in; decisions out. An object that fails to parse or
 // evaluate is Valid=False and blocks the nodes it selects (fails closed); it never throws.
 
-import { parseDuration } from '../config/options.ts';
-import type { NodeView } from '../controller/model.ts';
-import { needsReboot } from '../controller/model.ts';
-import { type Budget, isInFlight, resolveLimit } from '../controller/plan.ts';
+import { type Budget, isInFlight, resolveLimit } from '../domain/budget.ts';
+import type { NodeView } from '../domain/node.ts';
+import { needsReboot } from '../domain/node.ts';
 import { fromObject, matches, type Requirement } from '../kube/selector.ts';
+import { parseDuration } from '../util/duration.ts';
 import { type MaintenanceWindowStatus, maintenanceWindowSpecSchema } from './crd-schema.ts';
 import { type Exclusion, type Interval, Schedule } from './schedule.ts';
 

@@ -2,6 +2,7 @@
 // (--reboot-days, --start-time, --end-time, --time-zone). Windows crossing midnight become a longer duration.
 import { stringify } from 'yaml';
 import { ConfigError } from '../config/options.ts';
+import { MaintenanceWindowResource } from '../protocol.ts';
 import { isValidTimeZone } from './schedule.ts';
 
 const DAYS: Record<string, number> = { su: 0, mo: 1, tu: 2, we: 3, th: 4, fr: 5, sa: 6 };
@@ -69,8 +70,8 @@ export function toMaintenanceWindow(k: KuredWindow, name = 'kured-migrated'): Re
   const m = minutes % 60;
   const everyDay = k.days.length === 7;
   return {
-    apiVersion: 'kreboot.io/v1alpha1',
-    kind: 'MaintenanceWindow',
+    apiVersion: `${MaintenanceWindowResource.group}/${MaintenanceWindowResource.version}`,
+    kind: MaintenanceWindowResource.kind,
     metadata: { name },
     spec: {
       schedule: `${k.start % 60} ${Math.floor(k.start / 60)} * * ${everyDay ? '*' : k.days.join(',')}`,

@@ -126,6 +126,6 @@ describe('kreboot status / plan', () => {
   it('names a bad flag', () => {
     const r = kreboot(['plan', '--concurrency=lots']);
     expect(r.status).toBe(2);
-    expect(r.stderr).toContain('--concurrency: must be a number or a percentage');
+    expect(r.stderr).toContain('--concurrency: must be a whole number or a percentage');
   });
 });

@@ -7,9 +7,9 @@ import {
   durationString,
   envName,
   helpText,
-  parseDuration,
   parseOptions,
 } from '../../operator/config/options.ts';
+import { parseDuration } from '../../operator/util/duration.ts';
 
 const specs = {
   nodeName: { flag: 'node-name', help: 'this node', schema: z.string().min(1), example: 'worker-1' },

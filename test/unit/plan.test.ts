@@ -2,18 +2,10 @@
 // and histories.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type NodeView, needsReboot, viewOf } from '../../operator/controller/model.ts';
-import {
-  budgetsFor,
-  type Gates,
-  isDisrupted,
-  isInFlight,
-  OPEN_GATES,
-  type PlanInput,
-  plan,
-  resolveLimit,
-} from '../../operator/controller/plan.ts';
+import { type Gates, OPEN_GATES, type PlanInput, plan } from '../../operator/controller/plan.ts';
 import { cleanupPatch, cordonPatch, nextStep, type StepConfig } from '../../operator/controller/step.ts';
+import { budgetsFor, isDisrupted, isInFlight, resolveLimit } from '../../operator/domain/budget.ts';
+import { type NodeView, needsReboot, viewOf } from '../../operator/domain/node.ts';
 import { Annotations, Phases, RebootRequiredReasons } from '../../operator/protocol.ts';
 
 const NOW = Date.parse('2026-11-28T12:00:00Z');

@@ -2,14 +2,8 @@
 // orderly aborts, and the alert verdict's age.
 import { describe, expect, it } from 'vitest';
 import { verdictAt } from '../../operator/alerts/poller.ts';
-import {
-  annotationPath,
-  describeWriter,
-  parseTime,
-  viewOf,
-  writerOf,
-} from '../../operator/controller/model.ts';
 import { nextStep, type StepConfig } from '../../operator/controller/step.ts';
+import { annotationPath, describeWriter, parseTime, viewOf, writerOf } from '../../operator/domain/node.ts';
 import { Annotations } from '../../operator/protocol.ts';
 
 const NOW = Date.parse('2026-11-29T12:00:00Z');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../operator/config/options.ts';
-import { viewOf } from '../../operator/controller/model.ts';
+import { viewOf } from '../../operator/domain/node.ts';
 import {
   desiredStatus,
   evaluateWindow,
