@@ -4,12 +4,12 @@
 import { type FSWatcher, watch as fsWatch } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { Logger } from 'pino';
-import { ApiError } from '../kube/http.ts';
+import { listWatch } from '../kube/list-watch.ts';
 import type { OwnNodeApi } from '../kube/own-node.ts';
 import type { NodeLite } from '../kube/types.ts';
 import type { Counter, Gauge } from '../metrics/registry.ts';
 import { Annotations } from '../protocol.ts';
-import { sleep } from '../util/sleep.ts';
+import { serialize } from '../util/trigger.ts';
 import { type CheckResult, decide } from './decide.ts';
 import type { Rebooter } from './reboot.ts';
 
@@ -43,13 +43,9 @@ export class Agent {
   private node: NodeLite | undefined;
   private check: CheckResult | undefined;
   private readonly stopCtl = new AbortController();
-  private reconciling = false;
-  private dirty = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private checkTimer: NodeJS.Timeout | undefined;
   private fsWatcher: FSWatcher | undefined;
-  private checking: Promise<void> | undefined;
-  private recheck = false;
   /** In-process guard on top of the durable annotation: this process never starts two reboots. */
   private rebootStarted = false;
   private reported = false;
@@ -63,8 +59,21 @@ export class Agent {
   private loop: Promise<void> | undefined;
   private readonly now: () => Date;
 
+  /** Runs a sentinel check; calls while one runs coalesce into one more. */
+  private readonly runCheck: () => void;
+  /** Schedules a reconcile; calls while one runs coalesce into one more. */
+  private readonly kick: () => void;
+
   constructor(private readonly d: AgentDeps) {
     this.now = d.now ?? (() => new Date());
+    const stopped = () => this.stopCtl.signal.aborted;
+    this.runCheck = serialize(async () => {
+      this.checkStartedAt = Date.now();
+      const result = await this.d.check();
+      this.checkStartedAt = undefined;
+      this.record(result);
+    }, stopped);
+    this.kick = serialize(() => this.reconcile(), stopped);
   }
 
   /** Ready once the node says the truth at least once and the API is reachable now. */
@@ -139,26 +148,6 @@ export class Agent {
     }
   }
 
-  /** Runs one check; overlapping triggers coalesce into one more run. */
-  private runCheck(): void {
-    if (this.stopCtl.signal.aborted) return;
-    if (this.checking) {
-      this.recheck = true;
-      return;
-    }
-    this.checking = (async () => {
-      do {
-        this.recheck = false;
-        this.checkStartedAt = Date.now();
-        const result = await this.d.check();
-        this.checkStartedAt = undefined;
-        this.record(result);
-      } while (this.recheck && !this.stopCtl.signal.aborted);
-    })().finally(() => {
-      this.checking = undefined;
-    });
-  }
-
   private record(result: CheckResult): void {
     const m = this.d.metrics;
     const labels = { node: this.d.api.name };
@@ -188,82 +177,44 @@ export class Agent {
 
   // --- API: one watch on this node --------------------------------------------------------------------
 
-  private async watchLoop(): Promise<void> {
-    const signal = this.stopCtl.signal;
+  private watchLoop(): Promise<void> {
     const log = this.d.log.child({ phase: 'watch' });
-    let backoff = 500;
-    let resourceVersion: string | undefined;
-    while (!signal.aborted) {
-      this.loopProgressAt = Date.now();
-      try {
-        if (resourceVersion === undefined) {
+    return listWatch<NodeLite>(
+      {
+        list: async (signal) => {
           const node = await this.d.api.get(signal);
-          this.apiHealthy = true;
           this.onNode(node);
-          resourceVersion = node.metadata.resourceVersion ?? '';
-        }
-        const watchCtl = new AbortController();
-        const onStop = () => watchCtl.abort();
-        signal.addEventListener('abort', onStop, { once: true });
-        let silentTimer: NodeJS.Timeout | undefined;
-        let silent = false;
-        const arm = () => {
-          this.loopProgressAt = Date.now();
-          clearTimeout(silentTimer);
-          silentTimer = setTimeout(() => {
-            silent = true;
-            watchCtl.abort();
-          }, this.d.watchSilenceMs);
-        };
-        arm();
-        try {
-          await this.d.api.watch(
-            resourceVersion,
-            (ev) => {
-              if (ev.type === 'ERROR') {
-                const status = ev.object as unknown as { code?: number; message?: string };
-                throw new ApiError(status.code ?? 500, 'WatchError', status.message ?? 'watch error');
-              }
-              resourceVersion = ev.object.metadata?.resourceVersion ?? resourceVersion;
-              if (ev.type === 'ADDED' || ev.type === 'MODIFIED') this.onNode(ev.object);
-              if (ev.type === 'DELETED') {
-                log.warn({ reason: 'node-deleted' }, 'this node was deleted; waiting for it to come back');
-                this.node = undefined;
-                resourceVersion = undefined;
-              }
-            },
-            { signal: watchCtl.signal, onData: arm },
-          );
+          return node.metadata.resourceVersion ?? '';
+        },
+        watch: (rv, onEvent, opts) => this.d.api.watch(rv, onEvent, opts),
+      },
+      {
+        onEvent: (type, node) => {
+          if (type !== 'DELETED') {
+            this.onNode(node);
+            return undefined;
+          }
+          log.warn({ reason: 'node-deleted' }, 'this node was deleted; waiting for it to come back');
+          this.node = undefined;
+          return 'relist';
+        },
+        onHealthy: () => {
           this.apiHealthy = true;
-          backoff = 500;
-          // The server ended the watch (its own timeout): resume from where we were, no relist needed.
-        } catch (err) {
-          // Our own watchdog aborted a silent watch: not an API error; relist below.
-          if (!silent || signal.aborted) throw err;
-        } finally {
-          clearTimeout(silentTimer);
-          signal.removeEventListener('abort', onStop);
-        }
-        if (silent && !signal.aborted) {
-          log.warn({ reason: 'watch-silent' }, `watch silent for ${this.d.watchSilenceMs} ms; relisting`);
-          resourceVersion = undefined;
-        }
-      } catch (err) {
-        if (signal.aborted) break;
-        const e = err as Error;
-        if (e instanceof ApiError && e.status === 410) {
-          log.info({ reason: 'watch-expired' }, 'watch resourceVersion expired; relisting');
-        } else {
+        },
+        onProgress: () => {
+          this.loopProgressAt = Date.now();
+        },
+        onError: (err, retryInMs) => {
           this.apiHealthy = false;
           this.d.metrics.apiErrors.inc();
-          log.warn({ reason: 'api-error', err: e.message, retryInMs: backoff }, 'API call failed; retrying');
-          await sleep(backoff + Math.random() * backoff * 0.2, signal);
-          this.loopProgressAt = Date.now();
-          backoff = Math.min(backoff * 2, 30_000);
-        }
-        resourceVersion = undefined;
-      }
-    }
+          log.warn({ reason: 'api-error', err: err.message, retryInMs }, 'API call failed; retrying');
+        },
+        onSilent: () =>
+          log.warn({ reason: 'watch-silent' }, `watch silent for ${this.d.watchSilenceMs} ms; relisting`),
+        onExpired: () => log.info({ reason: 'watch-expired' }, 'watch resourceVersion expired; relisting'),
+      },
+      { silenceMs: this.d.watchSilenceMs, signal: this.stopCtl.signal },
+    );
   }
 
   private onNode(node: NodeLite): void {
@@ -272,23 +223,6 @@ export class Agent {
   }
 
   // --- reconcile ----------------------------------------------------------------------------------------
-
-  /** Schedules a reconcile; concurrent triggers coalesce. */
-  private kick(): void {
-    if (this.stopCtl.signal.aborted) return;
-    if (this.reconciling) {
-      this.dirty = true;
-      return;
-    }
-    this.reconciling = true;
-    void this.reconcile().finally(() => {
-      this.reconciling = false;
-      if (this.dirty) {
-        this.dirty = false;
-        this.kick();
-      }
-    });
-  }
 
   private async reconcile(): Promise<void> {
     const signal = this.stopCtl.signal;

@@ -44,43 +44,56 @@ export function parseLock(lease: Lease | undefined): LockState {
   return state;
 }
 
+/**
+ * The lock as this replica last read or wrote it. Every change is a compare-and-swap on that version: a conflict
+ * means someone else wrote in between, and the caller re-plans from a fresh read instead of acting on stale state.
+ */
 export class ClusterLock {
+  private lease: Lease | undefined;
+  private current: LockState = { entries: [] };
+
   constructor(
     private readonly leases: LeaseClient,
     private readonly holder: string,
   ) {}
 
-  async read(signal?: AbortSignal): Promise<{ lease: Lease; state: LockState }> {
+  get state(): LockState {
+    return this.current;
+  }
+
+  /** Nodes holding an entry now. */
+  locked(): Set<string> {
+    return new Set(this.current.entries.map((e) => e.node));
+  }
+
+  entryOf(node: string): LockEntry | undefined {
+    return this.current.entries.find((e) => e.node === node);
+  }
+
+  /** Reads the lock (creating it empty if absent). */
+  async refresh(signal?: AbortSignal): Promise<LockState> {
     let lease = await this.leases.get(Leases.lock, signal);
     if (!lease) {
       try {
         lease = await this.leases.create(
-          {
-            metadata: {
-              name: Leases.lock,
-              annotations: { [Annotations.lockEntries]: '[]' },
-            },
-            spec: {},
-          },
+          { metadata: { name: Leases.lock, annotations: { [Annotations.lockEntries]: '[]' } }, spec: {} },
           signal,
         );
       } catch (err) {
-        if (!isConflict(err) && !(err as { status?: number }).status) throw err;
-        lease = (await this.leases.get(Leases.lock, signal))!;
+        // Someone else created it first: read theirs. Anything else (403, 5xx) is the caller's error to handle.
+        if (!isConflict(err)) throw err;
+        lease = await this.leases.get(Leases.lock, signal);
+        if (!lease) throw err;
       }
     }
-    return { lease, state: parseLock(lease) };
+    this.set(lease);
+    return this.current;
   }
 
-  /**
-   * Applies `change` to the state read at `expected` (a resourceVersion) and writes it back; throws a conflict if
-   * anyone wrote in between, so the caller re-plans from fresh state instead of acting on a stale one.
-   */
-  async update(
-    lease: Lease,
-    change: (s: LockState) => LockState,
-    signal?: AbortSignal,
-  ): Promise<{ lease: Lease; state: LockState }> {
+  /** Applies `change` to the state last read and writes it back (compare-and-swap). */
+  async update(change: (s: LockState) => LockState, signal?: AbortSignal): Promise<LockState> {
+    if (!this.lease) await this.refresh(signal);
+    const lease = this.lease!;
     const state = parseLock(lease);
     if (state.corrupt) throw new Error(state.corrupt);
     const next = change(state);
@@ -96,10 +109,33 @@ export class ClusterLock {
       },
       signal,
     );
-    return { lease: written, state: parseLock(written) };
+    this.set(written);
+    return this.current;
   }
 
-  entry(node: string, uid: string): LockEntry {
-    return { node, uid, since: new Date().toISOString(), holder: this.holder };
+  add(node: string, uid: string, signal?: AbortSignal): Promise<LockState> {
+    const entry: LockEntry = { node, uid, since: new Date().toISOString(), holder: this.holder };
+    return this.update((s) => ({ ...s, entries: [...s.entries, entry] }), signal);
+  }
+
+  /** Removes the entries for which `gone` is true. */
+  remove(gone: (e: LockEntry) => boolean, signal?: AbortSignal): Promise<LockState> {
+    return this.update((s) => ({ ...s, entries: s.entries.filter((e) => !gone(e)) }), signal);
+  }
+
+  markFinishing(node: string, signal?: AbortSignal): Promise<LockState> {
+    return this.update(
+      (s) => ({ ...s, entries: s.entries.map((e) => (e.node === node ? { ...e, finishing: true } : e)) }),
+      signal,
+    );
+  }
+
+  halt(reason: string, signal?: AbortSignal): Promise<LockState> {
+    return this.update((s) => ({ ...s, halted: reason }), signal);
+  }
+
+  private set(lease: Lease): void {
+    this.lease = lease;
+    this.current = parseLock(lease);
   }
 }

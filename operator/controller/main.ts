@@ -74,11 +74,11 @@ export async function runController(argv: string[]): Promise<number> {
   const conn = await connect(cfg.kubeconfig);
   const http = new KubeHttp(conn, `kreboot-controller/${VERSION}`);
   const metrics = controllerMetrics();
-  const reconciler = new Reconciler(
+  const reconciler = new Reconciler({
     http,
-    cfg.namespace,
-    cfg.identity,
-    {
+    namespace: cfg.namespace,
+    identity: cfg.identity,
+    settings: {
       concurrency: cfg.concurrency,
       zoneConcurrency: cfg.zoneConcurrency,
       drain: { emptyDir: cfg.drainEmptydirPods, unmanaged: cfg.drainUnmanagedPods },
@@ -99,14 +99,14 @@ export async function runController(argv: string[]): Promise<number> {
     },
     log,
     metrics,
-    new ApiEventSink(http, cfg.identity, log),
-    {
-      alertGate: alertGateFrom(cfg, log, metrics),
-      alertPollMs: cfg.alertPollPeriod,
+    events: new ApiEventSink(http, cfg.identity, log),
+    alerts: {
+      gate: alertGateFrom(cfg, log, metrics),
+      pollMs: cfg.alertPollPeriod,
       // Each source has --alert-timeout as its own total deadline; the round gets a second more.
-      alertDeadlineMs: cfg.alertTimeout + 1000,
+      deadlineMs: cfg.alertTimeout + 1000,
     },
-  );
+  });
   const elector = new LeaderElector(
     new LeaseClient(http, cfg.namespace),
     {

@@ -1,7 +1,7 @@
 // A list-then-watch cache of one resource (client-go's reflector + store, reduced): paginated list, watch from
-// the list's resourceVersion with bookmarks, relist on 410 or a silent watch, backoff on errors.
-import { sleep } from '../util/sleep.ts';
-import { ApiError, type KubeHttp } from './http.ts';
+// the list's resourceVersion with bookmarks, relist on 410 or a silent watch, backoff on errors (list-watch.ts).
+import type { KubeHttp } from './http.ts';
+import { listWatch } from './list-watch.ts';
 
 export interface Obj {
   metadata: { name?: string; namespace?: string; resourceVersion?: string; uid?: string };
@@ -67,81 +67,52 @@ export class Reflector<T extends Obj> {
     } while (cont);
     this.items.clear();
     for (const [k, v] of fresh) this.items.set(k, v);
-    this.synced = true;
-    for (const w of this.syncWaiters.splice(0)) w();
-    this.onChange('SYNC');
+    this.markSynced();
     return rv;
   }
 
-  async run(signal: AbortSignal): Promise<void> {
-    let rv: string | undefined;
-    let backoff = 500;
-    while (!signal.aborted) {
-      try {
-        if (rv === undefined) rv = await this.relist(signal);
-        const watchCtl = new AbortController();
-        const stop = () => watchCtl.abort();
-        signal.addEventListener('abort', stop, { once: true });
-        let timer: NodeJS.Timeout | undefined;
-        let silent = false;
-        const arm = () => {
-          clearTimeout(timer);
-          timer = setTimeout(() => {
-            silent = true;
-            watchCtl.abort();
-          }, this.opts.silenceMs ?? 180_000);
-        };
-        arm();
-        const q = new URLSearchParams({
-          ...this.opts.query,
-          watch: 'true',
-          allowWatchBookmarks: 'true',
-          resourceVersion: rv,
-        });
-        try {
-          await this.http.watch<T>(
-            `${this.path}?${q}`,
-            (ev) => {
-              if (ev.type === 'ERROR') {
-                const s = ev.object as unknown as { code?: number; message?: string };
-                throw new ApiError(s.code ?? 500, 'WatchError', s.message ?? 'watch error');
+  /** Lists and watches until `signal` aborts (the shared loop in list-watch.ts). */
+  run(signal: AbortSignal): Promise<void> {
+    return listWatch<T>(
+      {
+        list: (sig) => this.relist(sig),
+        watch: (rv, onEvent, opts) => {
+          const q = new URLSearchParams({
+            ...this.opts.query,
+            watch: 'true',
+            allowWatchBookmarks: 'true',
+            resourceVersion: rv,
+          });
+          return this.http.watch<T>(`${this.path}?${q}`, onEvent, opts);
+        },
+      },
+      {
+        onEvent: (type, obj) => {
+          const k = keyOf(obj);
+          if (type === 'DELETED') this.items.delete(k);
+          else this.items.set(k, obj);
+          this.onChange(type, obj);
+          return undefined;
+        },
+        onError: (err) => this.opts.onError?.(err),
+        // An optional resource that does not exist (CRD not installed) is an empty, synced list; look again later.
+        onNotFound: this.opts.optional
+          ? () => {
+              if (this.items.size || !this.synced) {
+                this.items.clear();
+                this.markSynced();
               }
-              rv = ev.object.metadata.resourceVersion ?? rv;
-              if (ev.type === 'BOOKMARK') return;
-              const k = keyOf(ev.object);
-              if (ev.type === 'DELETED') this.items.delete(k);
-              else this.items.set(k, ev.object);
-              this.onChange(ev.type, ev.object);
-            },
-            { signal: watchCtl.signal, onData: arm },
-          );
-          backoff = 500;
-        } catch (err) {
-          if (silent && !signal.aborted) rv = undefined;
-          else throw err;
-        } finally {
-          clearTimeout(timer);
-          signal.removeEventListener('abort', stop);
-        }
-      } catch (err) {
-        if (signal.aborted) return;
-        rv = undefined;
-        if (this.opts.optional && err instanceof ApiError && err.status === 404) {
-          if (this.items.size || !this.synced) {
-            this.items.clear();
-            this.synced = true;
-            for (const w of this.syncWaiters.splice(0)) w();
-            this.onChange('SYNC');
-          }
-          await sleep(30_000, signal);
-          continue;
-        }
-        if (!(err instanceof ApiError && err.status === 410)) {
-          this.opts.onError?.(err as Error);
-          await sleep(backoff, signal);
-          backoff = Math.min(backoff * 2, 30_000);
-        }
-      }
-    }
+              return 30_000;
+            }
+          : undefined,
+      },
+      { silenceMs: this.opts.silenceMs ?? 180_000, signal },
+    );
+  }
+
+  private markSynced(): void {
+    this.synced = true;
+    for (const w of this.syncWaiters.splice(0)) w();
+    this.onChange('SYNC');
   }
 }

@@ -1,0 +1,85 @@
+// Drains in flight, one per node: started by the drain step, run in the background (evictions take as long as
+// PDBs make them), polled by the step machine (`done`), aborted on timeout, abort, release or loss of leadership.
+import type { Logger } from 'pino';
+import type { KubeHttp } from '../kube/http.ts';
+import { Drainer } from './drain.ts';
+import type { DrainPolicy } from './drain-filters.ts';
+
+interface DrainTask {
+  ctl: AbortController;
+  done: boolean;
+  blockedBy?: string;
+}
+
+export class Drains {
+  private readonly tasks = new Map<string, DrainTask>();
+  private readonly drainer: Drainer;
+
+  constructor(
+    http: KubeHttp,
+    policy: DrainPolicy,
+    private readonly log: Logger,
+    /** Called when a drain finishes or fails, so the next pass comes at once. */
+    private readonly onSettled: () => void,
+  ) {
+    this.drainer = new Drainer(http, policy, log);
+  }
+
+  has(node: string): boolean {
+    return this.tasks.has(node);
+  }
+
+  done(node: string): boolean {
+    return this.tasks.get(node)?.done === true;
+  }
+
+  /** What the drain waits on (a PDB, a pod that will not leave), if anything. */
+  blockedBy(node: string): string | undefined {
+    return this.tasks.get(node)?.blockedBy;
+  }
+
+  /** Starts draining `node` unless a drain of it is already running. */
+  ensure(node: string, term: AbortSignal): void {
+    if (this.tasks.has(node)) return;
+    const ctl = new AbortController();
+    const task: DrainTask = { ctl, done: false };
+    this.tasks.set(node, task);
+    const signal = AbortSignal.any([term, ctl.signal]);
+    this.drainer
+      .drain(node, signal, (p) => {
+        if (p.blockedBy !== task.blockedBy) {
+          task.blockedBy = p.blockedBy;
+          if (p.blockedBy) this.log.info({ node, phase: 'draining', reason: 'blocked' }, p.blockedBy);
+        }
+      })
+      .then((ok) => {
+        task.done = ok;
+        if (ok) this.onSettled();
+      })
+      .catch((err: Error) => {
+        if (signal.aborted) return;
+        this.log.warn(
+          { node, phase: 'draining', reason: 'drain-error', err: err.message },
+          'drain pass failed; retrying',
+        );
+        if (this.tasks.get(node) === task) this.tasks.delete(node);
+        this.onSettled();
+      });
+  }
+
+  /** Stops and forgets the drain of `node` (if any). */
+  stop(node: string): void {
+    this.tasks.get(node)?.ctl.abort();
+    this.tasks.delete(node);
+  }
+
+  stopAll(): void {
+    for (const t of this.tasks.values()) t.ctl.abort();
+    this.tasks.clear();
+  }
+
+  /** Force policy: deletes what is left on the node (names of the pods deleted). */
+  forceDelete(node: string, term: AbortSignal): Promise<string[]> {
+    return this.drainer.forceDelete(node, term);
+  }
+}

@@ -1,0 +1,105 @@
+// What the controller observes: list-watch caches of nodes, pods and MaintenanceWindows (kept for the life of the
+// process, leader or not, so a new leader acts at once), nodes outside --node-selector that still hold a lock
+// entry (fetched directly), and the PodDisruptionBudgets that allow no disruption now.
+import type { Logger } from 'pino';
+import { type NodeLike, type NodeView, viewOf } from '../domain/node.ts';
+import { ApiError, type KubeHttp } from '../kube/http.ts';
+import { type Obj, Reflector } from '../kube/reflector.ts';
+import type { fromObject } from '../kube/selector.ts';
+import type { NodeLite } from '../kube/types.ts';
+import { MaintenanceWindowResource } from '../protocol.ts';
+import type { WindowObject } from '../windows/evaluate.ts';
+import type { PodLike } from './drain-filters.ts';
+
+export type NodeObject = NodeLite & NodeLike & { metadata: { uid?: string } };
+
+export interface PdbLike {
+  metadata?: { name?: string; namespace?: string };
+  spec?: { selector?: Parameters<typeof fromObject>[0] };
+  status?: { disruptionsAllowed?: number };
+}
+
+export const WINDOWS_PATH = `/apis/${MaintenanceWindowResource.group}/${MaintenanceWindowResource.version}/${MaintenanceWindowResource.plural}`;
+
+export class Observer {
+  readonly nodes: Reflector<NodeObject>;
+  readonly pods: Reflector<PodLike & { metadata: { name?: string } }>;
+  readonly windows: Reflector<WindowObject & Obj>;
+  /** Nodes with a lock entry that the cache does not show (outside --node-selector), from a direct GET. */
+  private readonly outside = new Map<string, NodeObject>();
+
+  constructor(
+    private readonly http: KubeHttp,
+    selectors: { nodes: string; windows: string },
+    onChange: () => void,
+    log: Logger,
+  ) {
+    const onError = (err: Error) =>
+      log.warn({ reason: 'watch-error', err: err.message }, 'cache watch failed; retrying');
+    const query = (selector: string) => (selector ? { labelSelector: selector } : undefined);
+    this.nodes = new Reflector(http, '/api/v1/nodes', onChange, { onError, query: query(selectors.nodes) });
+    this.pods = new Reflector(http, '/api/v1/pods', onChange, { onError });
+    this.windows = new Reflector(http, WINDOWS_PATH, onChange, {
+      onError,
+      optional: true,
+      query: query(selectors.windows),
+    });
+  }
+
+  /** Starts the caches; resolves once each has listed. */
+  async start(signal: AbortSignal): Promise<void> {
+    for (const r of [this.nodes, this.pods, this.windows]) void r.run(signal);
+    await Promise.all([this.nodes.waitForSync(), this.pods.waitForSync(), this.windows.waitForSync()]);
+  }
+
+  /** The managed nodes as the planner sees them. */
+  views(now: number): NodeView[] {
+    return this.nodes.list().map((n) => viewOf(n, now));
+  }
+
+  /** The Node object a view was built from (cache or direct GET), for its resourceVersion and managedFields. */
+  raw(name: string): NodeObject | undefined {
+    return this.nodes.get(name) ?? this.outside.get(name);
+  }
+
+  /** GET one node from the API server (not the cache); undefined when it does not exist. */
+  async fetch(name: string, term: AbortSignal): Promise<NodeObject | undefined> {
+    try {
+      return await this.http.request<NodeObject>(`/api/v1/nodes/${encodeURIComponent(name)}`, {
+        signal: term,
+        timeoutMs: 15_000,
+      });
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) return undefined;
+      throw err;
+    }
+  }
+
+  /** Keeps exactly these out-of-cache nodes (the ones still holding a lock entry). */
+  keepOutside(nodes: NodeObject[]): void {
+    this.outside.clear();
+    for (const n of nodes) this.outside.set(n.metadata.name, n);
+  }
+
+  /** Pods per node name (bound pods only). */
+  podsByNode(): Map<string, PodLike[]> {
+    const byNode = new Map<string, PodLike[]>();
+    for (const p of this.pods.list()) {
+      const node = p.spec?.nodeName;
+      if (!node) continue;
+      const list = byNode.get(node);
+      if (list) list.push(p);
+      else byNode.set(node, [p]);
+    }
+    return byNode;
+  }
+
+  /** PodDisruptionBudgets that allow no disruption right now. */
+  async exhaustedPdbs(term: AbortSignal): Promise<PdbLike[]> {
+    const list = await this.http.request<{ items: PdbLike[] }>('/apis/policy/v1/poddisruptionbudgets', {
+      signal: term,
+      timeoutMs: 30_000,
+    });
+    return list.items.filter((b) => (b.status?.disruptionsAllowed ?? 0) <= 0);
+  }
+}
