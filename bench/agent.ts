@@ -5,13 +5,13 @@ import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { apiGet, ControlPlane } from '../e2e/cluster/controlplane.ts';
-import { kwokNode } from '../e2e/cluster/nodes.ts';
-import { AgentProcess } from '../e2e/sim/agent-process.ts';
 import { kubeconfigConnection } from '../operator/kube/connection.ts';
 import { KubeHttp } from '../operator/kube/http.ts';
 import type { NodeLite } from '../operator/kube/types.ts';
 import { Conditions } from '../operator/protocol.ts';
+import { apiGet, ControlPlane } from '../testkit/cluster/controlplane.ts';
+import { kwokNode } from '../testkit/cluster/nodes.ts';
+import { AgentProcess } from '../testkit/sim/agent-process.ts';
 import { fmt, summary } from './stats.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

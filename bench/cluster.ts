@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ControlPlane } from '../e2e/cluster/controlplane.ts';
+import { ControlPlane } from '../testkit/cluster/controlplane.ts';
 import { fmt, summary } from './stats.ts';
 
 export async function benchCluster(runs = 5): Promise<string[]> {

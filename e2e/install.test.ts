@@ -5,11 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ControlPlane } from './cluster/controlplane.ts';
-import { createKwokNodes } from './cluster/nodes.ts';
-import { helmTemplate, promOperatorCrds } from './tools/tools.ts';
-import { eventually } from './util/eventually.ts';
-import { installKreboot, kubectl, SYSTEM_NS } from './world/install.ts';
+import { ControlPlane } from '../testkit/cluster/controlplane.ts';
+import { createKwokNodes } from '../testkit/cluster/nodes.ts';
+import { eventually } from '../testkit/eventually.ts';
+import { helmTemplate, promOperatorCrds } from '../testkit/tools/tools.ts';
+import { installKreboot, kubectl, SYSTEM_NS } from '../testkit/world/install.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'kreboot-install-'));
 let cp: ControlPlane;

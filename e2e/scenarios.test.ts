@@ -13,13 +13,13 @@ import {
   RebootRequiredReasons,
 } from '../operator/protocol.ts';
 import { dashboardExprs } from '../scripts/dashboard.ts';
-import { ControlPlane } from './cluster/controlplane.ts';
-import { Exporter } from './prom/prometheus.ts';
-import { ruleExprs, selectorsOf } from './prom/promql-check.ts';
-import { isReady } from './sim/pods.ts';
-import type { SimulatedNode } from './sim/simulated-node.ts';
-import { installKreboot, kubectl } from './world/install.ts';
-import { SAMPLE_EVERY_MS, World, type WorldOptions } from './world/world.ts';
+import { ControlPlane } from '../testkit/cluster/controlplane.ts';
+import { Exporter } from '../testkit/prom/prometheus.ts';
+import { ruleExprs, selectorsOf } from '../testkit/prom/promql-check.ts';
+import { isReady } from '../testkit/sim/pods.ts';
+import type { SimulatedNode } from '../testkit/sim/simulated-node.ts';
+import { installKreboot, kubectl } from '../testkit/world/install.ts';
+import { SAMPLE_EVERY_MS, World, type WorldOptions } from '../testkit/world/world.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'kreboot-e2e-'));
 let cp: ControlPlane;

@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NodeLite } from '../../operator/kube/types.ts';
 import { Annotations } from '../../operator/protocol.ts';
-import { ControlPlane } from '../cluster/controlplane.ts';
-import { installKreboot, SYSTEM_NS } from '../world/install.ts';
-import { World } from '../world/world.ts';
+import { ControlPlane } from '../../testkit/cluster/controlplane.ts';
+import { installKreboot, SYSTEM_NS } from '../../testkit/world/install.ts';
+import { World } from '../../testkit/world/world.ts';
 
 interface Args {
   nodes: number;

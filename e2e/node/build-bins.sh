@@ -5,7 +5,7 @@ set -euo pipefail
 main() {
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=/dev/null
-source "$here/../cluster/versions.env"
+source "$here/../../testkit/cluster/versions.env"
 # shellcheck source=versions.env
 source "$here/versions.env"
 cache_root="${KREBOOT_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kreboot}"

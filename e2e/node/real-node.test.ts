@@ -6,7 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Annotations } from '../../operator/protocol.ts';
-import { eventually } from '../util/eventually.ts';
+import { eventually } from '../../testkit/eventually.ts';
 import { type Cycle, RealNodeWorld } from './world.ts';
 
 let w: RealNodeWorld;

@@ -8,7 +8,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { issueCert } from '../cluster/pki.ts';
+import { issueCert } from '../../testkit/cluster/pki.ts';
 
 export interface VmArtifacts {
   /** build-rootfs.sh output: disk.img, vmlinuz, initrd.img. */

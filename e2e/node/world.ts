@@ -11,12 +11,12 @@ import { parseAllDocuments, stringify } from 'yaml';
 import { kubeconfigConnection } from '../../operator/kube/connection.ts';
 import { KubeHttp } from '../../operator/kube/http.ts';
 import { Annotations } from '../../operator/protocol.ts';
-import { ControlPlane } from '../cluster/controlplane.ts';
-import { freePort } from '../prom/prometheus.ts';
-import { ControllerProcess } from '../sim/controller-process.ts';
-import { helmTemplate } from '../tools/tools.ts';
-import { eventually } from '../util/eventually.ts';
-import { kubectl, requestToken, SYSTEM_NS, tokenKubeconfig } from '../world/install.ts';
+import { ControlPlane } from '../../testkit/cluster/controlplane.ts';
+import { eventually } from '../../testkit/eventually.ts';
+import { freePort } from '../../testkit/prom/prometheus.ts';
+import { ControllerProcess } from '../../testkit/sim/controller-process.ts';
+import { helmTemplate } from '../../testkit/tools/tools.ts';
+import { kubectl, requestToken, SYSTEM_NS, tokenKubeconfig } from '../../testkit/world/install.ts';
 import { Vm } from './vm.ts';
 
 export const NODE = 'kreboot-vm-0';

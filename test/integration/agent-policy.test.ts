@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parse, parseAllDocuments, stringify } from 'yaml';
-import { createKwokNodes } from '../../e2e/cluster/nodes.ts';
 import { kubeconfigConnection } from '../../operator/kube/connection.ts';
 import { ApiError, KubeHttp } from '../../operator/kube/http.ts';
+import { createKwokNodes } from '../../testkit/cluster/nodes.ts';
 import { applyFromBase, serviceAccountClient } from './identity.ts';
 import { clients, eventually, uniq } from './kube.ts';
 

@@ -5,11 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { V1Node } from '@kubernetes/client-node';
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
-import { createKwokNodes } from '../../e2e/cluster/nodes.ts';
-import { freePort } from '../../e2e/prom/prometheus.ts';
-import { AgentProcess, KREBOOT_BUNDLE, NODE_BIN } from '../../e2e/sim/agent-process.ts';
-import { TcpProxy } from '../../e2e/sim/tcp-proxy.ts';
 import { Annotations as A, Conditions, RebootRequiredReasons as R } from '../../operator/protocol.ts';
+import { createKwokNodes } from '../../testkit/cluster/nodes.ts';
+import { freePort } from '../../testkit/prom/prometheus.ts';
+import { AgentProcess, KREBOOT_BUNDLE, NODE_BIN } from '../../testkit/sim/agent-process.ts';
+import { TcpProxy } from '../../testkit/sim/tcp-proxy.ts';
 import { clients, eventually, uniq } from './kube.ts';
 
 const { core } = clients();

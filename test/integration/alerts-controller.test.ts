@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Exporter, PromStack } from '../../e2e/prom/prometheus.ts';
 import { Annotations } from '../../operator/protocol.ts';
+import { Exporter, PromStack } from '../../testkit/prom/prometheus.ts';
 import { eventually } from './kube.ts';
 import { kreebotKeysLeft, Rollout } from './rollout.ts';
 

@@ -5,11 +5,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { issueCert, makeCa } from '../../e2e/cluster/pki.ts';
-import { freePort, Proc, requireBinary } from '../../e2e/prom/prometheus.ts';
 import { AlertGate } from '../../operator/alerts/gate.ts';
 import type { HttpAuth } from '../../operator/alerts/http-json.ts';
 import { prometheusAlerts } from '../../operator/alerts/sources.ts';
+import { issueCert, makeCa } from '../../testkit/cluster/pki.ts';
+import { freePort, Proc, requireBinary } from '../../testkit/prom/prometheus.ts';
 import { eventually } from './kube.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kreboot-prom-tls-'));

@@ -4,10 +4,10 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Exporter, PromStack } from '../../e2e/prom/prometheus.ts';
 import { type AlertFilter, parseMatchers } from '../../operator/alerts/filter.ts';
 import { AlertGate } from '../../operator/alerts/gate.ts';
 import { alertmanagerAlerts, prometheusAlerts, promqlGate } from '../../operator/alerts/sources.ts';
+import { Exporter, PromStack } from '../../testkit/prom/prometheus.ts';
 import { eventually } from './kube.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kreboot-prom-'));

@@ -5,13 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ControlPlane } from '../../e2e/cluster/controlplane.ts';
-import { ControllerProcess } from '../../e2e/sim/controller-process.ts';
-import { SimulatedNode } from '../../e2e/sim/simulated-node.ts';
 import { kubeconfigConnection } from '../../operator/kube/connection.ts';
 import { KubeHttp } from '../../operator/kube/http.ts';
 import type { NodeLite } from '../../operator/kube/types.ts';
 import { Annotations } from '../../operator/protocol.ts';
+import { ControlPlane } from '../../testkit/cluster/controlplane.ts';
+import { ControllerProcess } from '../../testkit/sim/controller-process.ts';
+import { SimulatedNode } from '../../testkit/sim/simulated-node.ts';
 import { eventually } from './kube.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'kreboot-apirestart-'));

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { alive, type ClusterState } from '../../e2e/cluster/controlplane.ts';
+import { alive, type ClusterState } from '../../testkit/cluster/controlplane.ts';
 
 const exec = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'kreboot-lc-'));
@@ -62,7 +62,7 @@ describe('control plane build errors', () => {
   afterAll(() => rmSync(cache, { recursive: true, force: true }));
 
   function build(env: Record<string, string>) {
-    return spawnSync('bash', ['e2e/cluster/build.sh'], {
+    return spawnSync('bash', ['testkit/cluster/build.sh'], {
       encoding: 'utf8',
       env: { HOME: process.env.HOME ?? '/root', KREBOOT_CACHE_DIR: cache, ...env },
     });

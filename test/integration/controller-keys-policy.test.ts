@@ -4,10 +4,10 @@
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseAllDocuments, stringify } from 'yaml';
-import { createKwokNodes } from '../../e2e/cluster/nodes.ts';
 import { kubeconfigConnection } from '../../operator/kube/connection.ts';
 import { type ApiError, KubeHttp } from '../../operator/kube/http.ts';
 import { Annotations } from '../../operator/protocol.ts';
+import { createKwokNodes } from '../../testkit/cluster/nodes.ts';
 import { applyFromBase, serviceAccountClient } from './identity.ts';
 import { clients, createNamespace, eventually, uniq } from './kube.ts';
 

@@ -2,11 +2,11 @@
 import { readFileSync } from 'node:fs';
 import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKwokNodes, isReady } from '../../e2e/cluster/nodes.ts';
+import { createKwokNodes, isReady } from '../../testkit/cluster/nodes.ts';
 import { clients, createNamespace, eventually, statusOf, uniq } from './kube.ts';
 
 const { core, apps, policy, coordination, version } = clients();
-const pinned = /^KUBERNETES_VERSION=(\S+)$/m.exec(readFileSync('e2e/cluster/versions.env', 'utf8'))![1]!;
+const pinned = /^KUBERNETES_VERSION=(\S+)$/m.exec(readFileSync('testkit/cluster/versions.env', 'utf8'))![1]!;
 
 const group = uniq('cp');
 const nodeNames = [0, 1, 2].map((i) => `${group}-node-${i}`);

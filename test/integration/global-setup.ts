@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { ControlPlane } from '../../e2e/cluster/controlplane.ts';
+import { ControlPlane } from '../../testkit/cluster/controlplane.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {

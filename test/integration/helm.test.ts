@@ -7,11 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseAllDocuments, stringify } from 'yaml';
-import { helmBin, helmTemplate, helmTemplateResult, promOperatorCrds } from '../../e2e/tools/tools.ts';
 import { agentOptions } from '../../operator/agent/config.ts';
 import { parseOptions } from '../../operator/config/options.ts';
 import { controllerOptions } from '../../operator/controller/config.ts';
 import { CHART_OWNED } from '../../scripts/gen-deploy.ts';
+import { helmBin, helmTemplate, helmTemplateResult, promOperatorCrds } from '../../testkit/tools/tools.ts';
 
 const kubeconfig = inject('kubeconfig');
 const kubectl = (args: string[], input?: string) =>

@@ -3,9 +3,9 @@
 import { spawnSync } from 'node:child_process';
 import { expect } from 'vitest';
 import { parseAllDocuments, stringify } from 'yaml';
-import { requestToken, SYSTEM_NS } from '../../e2e/world/install.ts';
 import { kubeconfigConnection } from '../../operator/kube/connection.ts';
 import { KubeHttp } from '../../operator/kube/http.ts';
+import { requestToken, SYSTEM_NS } from '../../testkit/world/install.ts';
 
 interface Manifest {
   kind: string;

@@ -9,7 +9,7 @@ import {
   VersionApi,
 } from '@kubernetes/client-node';
 import { inject } from 'vitest';
-import { eventually } from '../../e2e/util/eventually.ts';
+import { eventually } from '../../testkit/eventually.ts';
 
 export { eventually };
 

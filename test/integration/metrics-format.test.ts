@@ -1,10 +1,10 @@
 // Both metrics endpoints' text format, checked by Prometheus's own promtool.
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { requireBinary } from '../../e2e/prom/prometheus.ts';
 import { controllerMetrics } from '../../operator/controller/metrics.ts';
 import { Registry } from '../../operator/metrics/registry.ts';
 import { Metrics } from '../../operator/protocol.ts';
+import { requireBinary } from '../../testkit/prom/prometheus.ts';
 
 function promtoolCheck(text: string) {
   return spawnSync(requireBinary('promtool', 'prometheus'), ['check', 'metrics'], {

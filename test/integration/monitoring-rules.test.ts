@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { requireBinary } from '../../e2e/prom/prometheus.ts';
 import { dashboardExprs } from '../../scripts/dashboard.ts';
+import { requireBinary } from '../../testkit/prom/prometheus.ts';
 
 const promtool = () => requireBinary('promtool', 'prometheus');
 

@@ -5,7 +5,6 @@
 import type { V1Node } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { kwokNode } from '../../e2e/cluster/nodes.ts';
 import type { EventSink, Regarding } from '../../operator/controller/events.ts';
 import { isConflict } from '../../operator/controller/lease.ts';
 import { controllerMetrics } from '../../operator/controller/metrics.ts';
@@ -14,6 +13,7 @@ import { Reconciler } from '../../operator/controller/reconciler.ts';
 import { kubeconfigConnection } from '../../operator/kube/connection.ts';
 import { KubeHttp } from '../../operator/kube/http.ts';
 import { Annotations, Conditions, Leases } from '../../operator/protocol.ts';
+import { kwokNode } from '../../testkit/cluster/nodes.ts';
 import { clients, createNamespace, eventually, uniq } from './kube.ts';
 
 interface Write {

@@ -4,12 +4,12 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { V1Node } from '@kubernetes/client-node';
 import { inject } from 'vitest';
-import { freePort } from '../../e2e/prom/prometheus.ts';
-import { ControllerProcess } from '../../e2e/sim/controller-process.ts';
-import { SimulatedNode } from '../../e2e/sim/simulated-node.ts';
 import { kubeconfigConnection } from '../../operator/kube/connection.ts';
 import { KubeHttp } from '../../operator/kube/http.ts';
 import { Annotations } from '../../operator/protocol.ts';
+import { freePort } from '../../testkit/prom/prometheus.ts';
+import { ControllerProcess } from '../../testkit/sim/controller-process.ts';
+import { SimulatedNode } from '../../testkit/sim/simulated-node.ts';
 import { clients, createNamespace, eventually, uniq } from './kube.ts';
 
 export interface RolloutOptions {

@@ -1,11 +1,11 @@
 // `kreboot status` and `kreboot plan` against the real API server, on nodes in a known state.
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createKwokNodes } from '../../e2e/cluster/nodes.ts';
-import { KREBOOT_BUNDLE, NODE_BIN } from '../../e2e/sim/agent-process.ts';
 import { kubeconfigConnection } from '../../operator/kube/connection.ts';
 import { KubeHttp } from '../../operator/kube/http.ts';
 import { Annotations } from '../../operator/protocol.ts';
+import { createKwokNodes } from '../../testkit/cluster/nodes.ts';
+import { KREBOOT_BUNDLE, NODE_BIN } from '../../testkit/sim/agent-process.ts';
 import { clients, createNamespace, eventually, uniq } from './kube.ts';
 
 const kubeconfig = inject('kubeconfig');

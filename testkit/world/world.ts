@@ -10,12 +10,12 @@ import { kubeconfigConnection } from '../../operator/kube/connection.ts';
 import { KubeHttp } from '../../operator/kube/http.ts';
 import type { NodeLite } from '../../operator/kube/types.ts';
 import { Annotations, Conditions } from '../../operator/protocol.ts';
+import { eventually } from '../eventually.ts';
 import { KrebootPrometheus } from '../prom/kreboot-prometheus.ts';
 import { freePort } from '../prom/prometheus.ts';
 import { ControllerProcess } from '../sim/controller-process.ts';
 import { isDaemonSetPod, isReady, type PodLite } from '../sim/pods.ts';
 import { SimulatedNode } from '../sim/simulated-node.ts';
-import { eventually } from '../util/eventually.ts';
 import {
   agentPodOn,
   applyExampleWindow,

@@ -1,10 +1,10 @@
-// Where the pinned tools (helm, prometheus-operator CRDs) were built: e2e/tools/build.sh --print-dir.
+// Where the pinned tools (helm, prometheus-operator CRDs) were built: testkit/tools/build.sh --print-dir.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 
 export function toolsDir(): string {
   try {
-    return execFileSync('bash', ['e2e/tools/build.sh', '--print-dir'], {
+    return execFileSync('bash', ['testkit/tools/build.sh', '--print-dir'], {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'ignore'],
     }).trim();

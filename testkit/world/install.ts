@@ -5,8 +5,8 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import type { KubeHttp } from '../../operator/kube/http.ts';
+import { eventually } from '../eventually.ts';
 import type { PodLite } from '../sim/pods.ts';
-import { eventually } from '../util/eventually.ts';
 
 export const SYSTEM_NS = 'kreboot-system';
 export const CRD_FILE = 'crds/maintenancewindows.kreboot.io.yaml';
