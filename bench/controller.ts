@@ -42,7 +42,6 @@ async function rolloutRun(
       name: `${group}-n${String(i).padStart(2, '0')}`,
       dir: join(root, group, String(i)),
       kubeconfig: cp.kubeconfig,
-      core,
       http,
       labels: { 'kreboot.bench/group': group },
       downMs,

@@ -45,7 +45,6 @@ describe('API server restarted mid-rollout', () => {
         name: `n${i}`,
         dir: join(root, `n${i}`),
         kubeconfig: cp.kubeconfig,
-        core,
         http,
         downMs: 1500,
       });

@@ -1,12 +1,13 @@
 // A rollout on the shared control plane: simulated nodes (kwok + real agents + reboot simulator), two real
-// controller processes managing only this group's nodes, and a sampler that checks invariants every 100 ms.
+// controller processes managing only this group's nodes, and the invariant monitor on every node event.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { V1Node } from '@kubernetes/client-node';
 import { inject } from 'vitest';
 import { kubeconfigConnection } from '../../operator/kube/connection.ts';
 import { KubeHttp } from '../../operator/kube/http.ts';
-import { Annotations } from '../../operator/protocol.ts';
+import { Annotations, Leases } from '../../operator/protocol.ts';
+import { InvariantMonitor } from '../../testkit/invariants/monitor.ts';
 import { freePort } from '../../testkit/prom/prometheus.ts';
 import { ControllerProcess } from '../../testkit/sim/controller-process.ts';
 import { SimulatedNode } from '../../testkit/sim/simulated-node.ts';
@@ -29,12 +30,17 @@ export class Rollout {
   readonly controllers: ControllerProcess[] = [];
   readonly c = clients();
   http!: KubeHttp;
-  maxDisrupted = 0;
-  samples = 0;
+  /** No budget of its own (tests assert maxDisrupted against their --concurrency): it observes. */
+  readonly monitor = new InvariantMonitor({ budget: Number.POSITIVE_INFINITY });
+  private readonly stopCtl = new AbortController();
+
+  get maxDisrupted(): number {
+    return this.monitor.maxDisrupted;
+  }
   /** Times each node was seen going from schedulable to cordoned. */
-  cordons = new Map<string, number>();
-  private lastUnsched = new Map<string, boolean>();
-  private sampler: NodeJS.Timeout | undefined;
+  get cordons(): ReadonlyMap<string, number> {
+    return this.monitor.cordons;
+  }
 
   constructor(readonly opts: RolloutOptions) {}
 
@@ -50,7 +56,6 @@ export class Rollout {
         name,
         dir,
         kubeconfig,
-        core: this.c.core,
         http: this.http,
         labels: { 'kreboot.test/group': this.group },
         unschedulable: this.opts.preCordoned?.includes(i),
@@ -70,7 +75,8 @@ export class Rollout {
         )
       );
     });
-    this.sampler = setInterval(() => void this.sample(), 100);
+    void this.monitor.run(this.http, { nodeSelector: this.selector }, this.stopCtl.signal);
+    await this.monitor.synced();
     return this;
   }
 
@@ -97,37 +103,17 @@ export class Rollout {
     return this.c.core.readNode({ name });
   }
 
-  private async sample(): Promise<void> {
-    try {
-      const nodes = await this.list();
-      let disrupted = 0;
-      for (const n of nodes) {
-        const name = n.metadata!.name!;
-        const unsched = n.spec?.unschedulable === true;
-        const ready = n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
-        if (n.metadata?.annotations?.[Annotations.phase] || !ready) disrupted++;
-        if (unsched && this.lastUnsched.get(name) === false)
-          this.cordons.set(name, (this.cordons.get(name) ?? 0) + 1);
-        this.lastUnsched.set(name, unsched);
-      }
-      this.maxDisrupted = Math.max(this.maxDisrupted, disrupted);
-      this.samples++;
-    } catch {
-      // a failed sample is not a finding
-    }
-  }
-
   /** The replica holding the leader Lease now. */
   async leader(): Promise<ControllerProcess | undefined> {
     const lease = await this.c.coordination
-      .readNamespacedLease({ name: 'kreboot-controller', namespace: this.ns })
+      .readNamespacedLease({ name: Leases.leader, namespace: this.ns })
       .catch(() => undefined);
     return this.controllers.find((c) => c.opts.identity === lease?.spec?.holderIdentity && c.running);
   }
 
   async lockAnnotations(): Promise<Record<string, string>> {
     const lease = await this.c.coordination
-      .readNamespacedLease({ name: 'kreboot-lock', namespace: this.ns })
+      .readNamespacedLease({ name: Leases.lock, namespace: this.ns })
       .catch(() => undefined);
     return lease?.metadata?.annotations ?? {};
   }
@@ -143,7 +129,7 @@ export class Rollout {
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.sampler);
+    this.stopCtl.abort();
     await Promise.all(this.controllers.map((c) => c.stop('SIGKILL')));
     await Promise.all(this.sims.map((s) => s.destroy()));
     await this.c.core.deleteNamespace({ name: this.ns }).catch(() => {});

@@ -6,6 +6,7 @@ export interface PodLite {
     name: string;
     namespace: string;
     uid: string;
+    resourceVersion?: string;
     labels?: Record<string, string>;
     deletionTimestamp?: string;
     ownerReferences?: Array<{ kind: string }>;

@@ -4,7 +4,6 @@
 // model "the reboot did not fix it"), the node turns Ready again, its pods' containers start again (one more
 // restart each) and the agent starts again.
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
-import type { CoreV1Api } from '@kubernetes/client-node';
 import type { KubeHttp } from '../../operator/kube/http.ts';
 import { kwokNode } from '../cluster/nodes.ts';
 import { AgentProcess } from './agent-process.ts';
@@ -16,8 +15,7 @@ export interface SimulatedNodeOptions {
   name: string;
   dir: string;
   kubeconfig: string;
-  core: CoreV1Api;
-  /** Raw client for the patches a kubelet makes (strategic merge on status). */
+  /** The API client: node create/delete, and the patches a kubelet makes (strategic merge on status). */
   http: KubeHttp;
   labels?: Record<string, string>;
   unschedulable?: boolean;
@@ -66,7 +64,8 @@ export class SimulatedNode {
   }
 
   async create(): Promise<void> {
-    await this.opts.core.createNode({
+    await this.opts.http.request('/api/v1/nodes', {
+      method: 'POST',
       body: kwokNode(this.name, {
         labels: this.opts.labels,
         bootID: this.bootId,
@@ -209,6 +208,6 @@ export class SimulatedNode {
   async destroy(): Promise<void> {
     clearInterval(this.timer);
     await this.agent.stop('SIGKILL');
-    await this.opts.core.deleteNode({ name: this.name }).catch(() => {});
+    await this.opts.http.request(`/api/v1/nodes/${this.name}`, { method: 'DELETE' }).catch(() => {});
   }
 }

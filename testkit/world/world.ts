@@ -2,15 +2,15 @@
 // kwok nodes each with a real agent process (its own token, bound to its DaemonSet pod) and the reboot
 // simulator, two real controller processes with the controller service account's token, workloads with a PDB,
 // the example MaintenanceWindow, and a real Prometheus scraping every agent and controller with the repo's
-// alert rules. A sampler checks the safety invariants every 100 ms while it runs.
+// alert rules. An invariant monitor (testkit/invariants) checks the safety invariants on every watch event.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { kubeconfigConnection } from '../../operator/kube/connection.ts';
 import { KubeHttp } from '../../operator/kube/http.ts';
 import type { NodeLite } from '../../operator/kube/types.ts';
-import { Annotations, Conditions } from '../../operator/protocol.ts';
+import { Annotations, Conditions, Leases } from '../../operator/protocol.ts';
 import { eventually } from '../eventually.ts';
+import { InvariantMonitor } from '../invariants/monitor.ts';
 import { KrebootPrometheus } from '../prom/kreboot-prometheus.ts';
 import { freePort } from '../prom/prometheus.ts';
 import { ControllerProcess } from '../sim/controller-process.ts';
@@ -27,14 +27,13 @@ import {
 import { createWorkloads, type Workloads } from './workloads.ts';
 
 export const WORLD_LABEL = 'kreboot.e2e/world';
-export const SAMPLE_EVERY_MS = 100;
 
 export interface WorldOptions {
   kubeconfig: string;
   root: string;
   name: string;
   nodes: number;
-  /** The controller's --concurrency, and the disruption budget the sampler holds it to. */
+  /** The controller's --concurrency, and the disruption budget the monitor holds it to. */
   concurrency?: number;
   controllers?: number;
   preCordoned?: number[];
@@ -44,7 +43,7 @@ export interface WorldOptions {
   prometheus?: boolean;
   /** A test exporter for Prometheus to scrape, with alert rules of its own. */
   exporter?: { port: number; rules: string };
-  /** Reboots a node may see before the sampler calls it a violation (a reboot loop or a double reboot). */
+  /** Reboots a node may see before the monitor calls it a violation (a reboot loop or a double reboot). */
   maxRebootsPerNode?: number;
   /** Pods left on a node at power-off are a violation unless the drain policy says force. */
   allowUndrainedReboot?: boolean;
@@ -55,32 +54,35 @@ export class World {
   readonly sims: SimulatedNode[] = [];
   readonly controllers: ControllerProcess[] = [];
   readonly selector: string;
-  readonly core: CoreV1Api;
   http!: KubeHttp;
   prom: KrebootPrometheus | undefined;
   workloads: Workloads | undefined;
-  // Observations
-  samples = 0;
-  maxSampleGapMs = 0;
-  maxDisrupted = 0;
-  minWebReady = Number.POSITIVE_INFINITY;
-  readonly violations: string[] = [];
-  readonly cordons = new Map<string, number>();
-  /** When each node first entered a kreboot phase, and when it was done (back, new boot, no phase). */
-  readonly startedAt = new Map<string, number>();
-  readonly doneAt = new Map<string, number>();
-  private lastUnsched = new Map<string, boolean>();
-  private startBoot = new Map<string, string>();
-  private lastSample = 0;
-  private sampler: NodeJS.Timeout | undefined;
-  private sampling = false;
+  monitor!: InvariantMonitor;
+  private readonly stopCtl = new AbortController();
   private controllerKubeconfig = '';
 
   constructor(readonly opts: WorldOptions) {
     this.selector = `${WORLD_LABEL}=${opts.name}`;
-    const kc = new KubeConfig();
-    kc.loadFromFile(opts.kubeconfig);
-    this.core = kc.makeApiClient(CoreV1Api);
+  }
+
+  // What the monitor found, as the scenarios read it.
+  get violations(): string[] {
+    return this.monitor.violations;
+  }
+  get maxDisrupted(): number {
+    return this.monitor.maxDisrupted;
+  }
+  get minWebReady(): number {
+    return this.monitor.minReady;
+  }
+  get cordons(): ReadonlyMap<string, number> {
+    return this.monitor.cordons;
+  }
+  get startedAt(): ReadonlyMap<string, number> {
+    return this.monitor.startedAt;
+  }
+  get doneAt(): ReadonlyMap<string, number> {
+    return this.monitor.doneAt;
   }
 
   get budget(): number {
@@ -107,14 +109,13 @@ export class World {
         name,
         dir,
         kubeconfig: o.kubeconfig,
-        core: this.core,
         http: this.http,
         labels: label,
         unschedulable: o.preCordoned?.includes(i),
         downMs: o.downMs ?? 1000,
         agentMetricsPort: port,
         credentials: () => this.agentCredentials(name, dir),
-        onPowerOff: (s, pods) => this.checkDrained(s, pods),
+        onPowerOff: (s, pods) => this.checkPowerOff(s, pods),
       });
       // No target labels: the agent labels its own series with its node.
       agentTargets.push({ address: `127.0.0.1:${port}`, labels: {} });
@@ -141,9 +142,16 @@ export class World {
         this.workloads.webReplicas
       );
     });
-    for (const s of this.sims) this.startBoot.set(s.name, s.bootId);
-    this.lastSample = Date.now();
-    this.sampler = setInterval(() => void this.sample(), SAMPLE_EVERY_MS);
+    this.monitor = new InvariantMonitor({
+      budget: this.budget,
+      ...(this.workloads && { minReady: { label: ['app', 'web'], min: this.workloads.webMinAvailable } }),
+    });
+    void this.monitor.run(
+      this.http,
+      { nodeSelector: this.selector, podNamespace: this.workloads?.ns },
+      this.stopCtl.signal,
+    );
+    await this.monitor.synced();
     return this;
   }
 
@@ -217,68 +225,18 @@ export class World {
     return eventually(what, fn, timeoutMs, everyMs);
   }
 
-  private async sample(): Promise<void> {
-    if (this.sampling) return;
-    this.sampling = true;
-    try {
-      const [nodes, pods] = await Promise.all([this.nodes(), this.pods()]);
-      const now = Date.now();
-      this.maxSampleGapMs = Math.max(this.maxSampleGapMs, now - this.lastSample);
-      this.lastSample = now;
-      this.samples++;
-      let disrupted = 0;
-      for (const n of nodes) {
-        const name = n.metadata.name;
-        const phase = n.metadata.annotations?.[Annotations.phase];
-        const ready = n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
-        if (phase || !ready) disrupted++;
-        if (phase && !this.startedAt.has(name)) this.startedAt.set(name, now);
-        if (
-          !phase &&
-          ready &&
-          this.startedAt.has(name) &&
-          !this.doneAt.has(name) &&
-          n.status?.nodeInfo?.bootID !== this.startBoot.get(name)
-        )
-          this.doneAt.set(name, now);
-        const unsched = n.spec?.unschedulable === true;
-        if (unsched && this.lastUnsched.get(name) === false)
-          this.cordons.set(name, (this.cordons.get(name) ?? 0) + 1);
-        this.lastUnsched.set(name, unsched);
-      }
-      this.maxDisrupted = Math.max(this.maxDisrupted, disrupted);
-      if (disrupted > this.budget)
-        this.violate(`${disrupted} nodes disrupted at once, budget ${this.budget}`);
-      const max = this.opts.maxRebootsPerNode ?? 1;
-      for (const s of this.sims) {
-        if (s.agent.reboots() > max)
-          this.violate(`${s.name} rebooted ${s.agent.reboots()} times (at most ${max})`);
-      }
-      if (this.workloads) {
-        const ready = pods.filter((p) => p.metadata.labels?.app === 'web' && isReady(p)).length;
-        this.minWebReady = Math.min(this.minWebReady, ready);
-        if (ready < this.workloads.webMinAvailable)
-          this.violate(`web has ${ready} ready pods, its PDB wants ${this.workloads.webMinAvailable}`);
-      }
-    } catch {
-      // A failed sample (API server restarting) is not a finding; the gap shows in maxSampleGapMs.
-    } finally {
-      this.sampling = false;
-    }
-  }
-
-  private violate(what: string): void {
-    const line = `${new Date().toISOString()} ${what}`;
-    // One line per distinct finding: a stuck violation would otherwise repeat ten times a second.
-    if (!this.violations.some((v) => v.endsWith(what))) this.violations.push(line);
-  }
-
-  /** Invariant 4: no reboot before the drain finished; DaemonSet pods stay, as kubectl drain leaves them. */
-  private checkDrained(s: SimulatedNode, pods: PodLite[]): void {
+  /**
+   * At power-off: at most `maxRebootsPerNode` reboots, and (invariant 4) no reboot before the drain finished;
+   * DaemonSet pods stay, as kubectl drain leaves them.
+   */
+  private checkPowerOff(s: SimulatedNode, pods: PodLite[]): void {
+    const max = this.opts.maxRebootsPerNode ?? 1;
+    if (s.agent.reboots() > max)
+      this.monitor.violate(`${s.name} rebooted ${s.agent.reboots()} times (at most ${max})`);
     if (this.opts.allowUndrainedReboot) return;
     const left = pods.filter((p) => !isDaemonSetPod(p));
     if (left.length)
-      this.violate(
+      this.monitor.violate(
         `${s.name} rebooted with pods not drained: ${left.map((p) => p.metadata.name).join(', ')}`,
       );
   }
@@ -300,7 +258,7 @@ export class World {
   async lockAnnotations(): Promise<Record<string, string>> {
     const lease = await this.http
       .request<{ metadata: { annotations?: Record<string, string> } }>(
-        `/apis/coordination.k8s.io/v1/namespaces/${SYSTEM_NS}/leases/kreboot-lock`,
+        `/apis/coordination.k8s.io/v1/namespaces/${SYSTEM_NS}/leases/${Leases.lock}`,
       )
       .catch(() => undefined);
     return lease?.metadata.annotations ?? {};
@@ -313,7 +271,7 @@ export class World {
   async leader(): Promise<ControllerProcess | undefined> {
     const lease = await this.http
       .request<{ spec: { holderIdentity?: string } }>(
-        `/apis/coordination.k8s.io/v1/namespaces/${SYSTEM_NS}/leases/kreboot-controller`,
+        `/apis/coordination.k8s.io/v1/namespaces/${SYSTEM_NS}/leases/${Leases.leader}`,
       )
       .catch(() => undefined);
     return this.controllers.find((c) => c.opts.identity === lease?.spec.holderIdentity && c.running);
@@ -346,12 +304,12 @@ export class World {
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.sampler);
+    this.stopCtl.abort();
     await Promise.all(this.controllers.map((c) => c.stop('SIGKILL')));
     await Promise.all(this.sims.map((s) => s.destroy()));
     await this.prom?.stop();
     // The next world in this cluster starts from a clean slate: no lock, no leader, no window of ours.
-    for (const lease of ['kreboot-lock', 'kreboot-controller'])
+    for (const lease of [Leases.lock, Leases.leader])
       await this.http
         .request(`/apis/coordination.k8s.io/v1/namespaces/${SYSTEM_NS}/leases/${lease}`, { method: 'DELETE' })
         .catch(() => {});
