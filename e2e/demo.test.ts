@@ -1,4 +1,4 @@
-// The README's main-job command, as CI runs it: a whole rolling reboot, invariants sampled every 250 ms.
+// The README's main-job command, as CI runs it: a whole rolling reboot, invariants checked on every watch event.
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 

@@ -46,6 +46,8 @@ afterEach(async (ctx) => {
       `pods:\n${pods.map((p) => `  ${p.metadata.name} on ${p.spec.nodeName ?? '-'} ${p.status?.phase} ready=${isReady(p)}${p.metadata.deletionTimestamp ? ' terminating' : ''} ${JSON.stringify((p.status as { conditions?: unknown[] })?.conditions ?? [])}`).join('\n')}\n` +
         `nodes:\n${nodes.map((n) => `  ${n.metadata.name} unschedulable=${n.spec?.unschedulable ?? false} taints=${JSON.stringify((n.spec as { taints?: unknown })?.taints ?? [])}`).join('\n')}\n`,
     );
+    const why = await world.explain().catch((err: Error) => [`explain failed: ${err.message}`]);
+    process.stderr.write(`${why.join('\n')}\n`);
     process.stderr.write(`violations: ${world.violations.join('\n')}\n${world.logs().slice(-30_000)}\n`);
   }
   await world?.stop();

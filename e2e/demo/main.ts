@@ -81,7 +81,6 @@ say(`${args.pending} nodes need a reboot (/var/run/reboot-required created); sta
 await world.startControllers([`--prometheus-url=${prom.url}`, '--log-level=warn']);
 
 const t0 = Date.now();
-let frame = '';
 
 function render(nodes: NodeLite[], lockHolder: string, leader: string, blocked: string): string {
   const now = Date.now();
@@ -117,25 +116,28 @@ function render(nodes: NodeLite[], lockHolder: string, leader: string, blocked: 
 }
 
 const deadline = t0 + Math.max(180_000, args.pending * (args.downMs + 20_000));
+async function draw(): Promise<void> {
+  const nodes = await world.nodes().catch(() => [] as NodeLite[]);
+  const entries = await world.lockEntries().catch(() => []);
+  const leader = await world
+    .leader()
+    .then((c) => c?.opts.identity ?? '…')
+    .catch(() => '…');
+  const blocked = await prom
+    .query('max by (reason) (kreboot_blocked_nodes) > 0')
+    .then((r) => r.map((x) => `${x.metric.reason} ${x.value[1]}`).join(', '))
+    .catch(() => '');
+  const frame = render(nodes, entries.map((e) => e.node).join(', '), leader, blocked);
+  process.stdout.write(`\x1b[H\x1b[2J${frame}\n`);
+}
+
 while (world.doneAt.size < args.pending && Date.now() < deadline) {
-  if (!args.ci) {
-    const nodes = await world.nodes().catch(() => [] as NodeLite[]);
-    const entries = await world.lockEntries().catch(() => []);
-    const leader = await world
-      .leader()
-      .then((c) => c?.opts.identity ?? '…')
-      .catch(() => '…');
-    const blocked = await prom
-      .query('max by (reason) (kreboot_blocked_nodes) > 0')
-      .then((r) => r.map((x) => `${x.metric.reason} ${x.value[1]}`).join(', '))
-      .catch(() => '');
-    frame = render(nodes, entries.map((e) => e.node).join(', '), leader, blocked);
-    process.stdout.write(`\x1b[H\x1b[2J${frame}\n`);
-  }
+  if (!args.ci) await draw();
   await sleep(250);
 }
-// Let the last release land before judging.
+// Let the last release land before judging, then show the finished state (not the last frame of the loop).
 await world.allDone(pending, 30_000).catch(() => {});
+if (!args.ci) await draw();
 
 const { makespanMs, idealMs } = world.timings();
 const violations = [...world.violations];
@@ -147,6 +149,7 @@ for (const s of world.sims)
     violations.push(`${s.name} was cordoned ${world.cordons.get(s.name) ?? 0} times`);
 const ok = rebooted === args.pending && violations.length === 0;
 for (const n of violations) say(`VIOLATION ${n}`);
+if (!ok) for (const line of await world.explain(pending)) say(line);
 const summary = `demo: rebooted ${rebooted}/${args.pending} nodes, max disrupted ${world.maxDisrupted}, invariant violations ${violations.length}, makespan ${(makespanMs / 1000).toFixed(1)}s, ideal ${(idealMs / 1000).toFixed(1)}s`;
 
 if (args.keep) {

@@ -2,7 +2,9 @@
 // "reboots" as a real one would: the agent dies, the node goes NotReady and the pods left on it stop, time
 // passes, a new boot ID appears (boot-ID file and status.nodeInfo.bootID), the sentinel is gone (or kept, to
 // model "the reboot did not fix it"), the node turns Ready again, its pods' containers start again (one more
-// restart each) and the agent starts again.
+// restart each) and the agent starts again. While up, it also does what a kubelet's pod status sync does:
+// a running pod on a Ready node that someone marked not ready (the node-lifecycle controller, acting late on an
+// earlier NotReady) gets its readiness back on the next sync.
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import type { KubeHttp } from '../../operator/kube/http.ts';
 import { kwokNode } from '../cluster/nodes.ts';
@@ -10,6 +12,7 @@ import { AgentProcess } from './agent-process.ts';
 import { type PodLite, podsOnNode } from './pods.ts';
 
 export const POWER_ANNOTATION = 'sim.kreboot.io/power';
+const STATUS_SYNC_MS = 1000;
 
 export interface SimulatedNodeOptions {
   name: string;
@@ -42,7 +45,13 @@ export class SimulatedNode {
   neverComeBack = false;
   private handled = 0;
   private timer: NodeJS.Timeout | undefined;
+  private syncTimer: NodeJS.Timeout | undefined;
   private busy = false;
+  /** Powered on and booted (the kubelet runs). */
+  private up = true;
+  private syncing = false;
+  /** Pod readiness restored by the status sync (for tests and the demo's diagnosis). */
+  readinessRestored = 0;
 
   constructor(readonly opts: SimulatedNodeOptions) {
     this.agent = new AgentProcess({
@@ -75,6 +84,29 @@ export class SimulatedNode {
     await this.setBootIdStatus();
     await this.startAgent();
     this.timer = setInterval(() => void this.poll(), 50);
+    this.syncTimer = setInterval(() => void this.syncPodStatus(), STATUS_SYNC_MS);
+  }
+
+  /**
+   * The kubelet's pod status sync, reduced: it knows its containers run, so a Running pod the API shows as not
+   * ready is set ready again. (The kubelet syncs every 10 s; 1 s here keeps tests short.)
+   */
+  private async syncPodStatus(): Promise<void> {
+    if (!this.up || this.syncing) return;
+    this.syncing = true;
+    try {
+      const pods = await podsOnNode(this.opts.http, this.name);
+      const stale = pods.filter(
+        (p) =>
+          p.status?.phase === 'Running' &&
+          !(p.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'),
+      );
+      if (!stale.length || !this.up) return;
+      await this.setPodsRunning(stale, true, false);
+      this.readinessRestored += stale.length;
+    } finally {
+      this.syncing = false;
+    }
   }
 
   private async startAgent(): Promise<void> {
@@ -149,7 +181,7 @@ export class SimulatedNode {
    * containers die with the host (not ready), and after the boot it starts them again (ready, one more restart).
    * kwok only runs Pending pods, so without this they would look untouched by the reboot.
    */
-  private async setPodsRunning(all: PodLite[], running: boolean): Promise<void> {
+  private async setPodsRunning(all: PodLite[], running: boolean, restarted = running): Promise<void> {
     const pods = all.filter((p) => p.status?.phase === 'Running');
     const now = new Date().toISOString();
     const status = running ? 'True' : 'False';
@@ -172,9 +204,11 @@ export class SimulatedNode {
                     ...c,
                     ready: running,
                     started: running,
-                    restartCount: (c.restartCount ?? 0) + (running ? 1 : 0),
+                    restartCount: (c.restartCount ?? 0) + (restarted ? 1 : 0),
                     state: running
-                      ? { running: { startedAt: now } }
+                      ? restarted || !c.state
+                        ? { running: { startedAt: now } }
+                        : c.state
                       : { terminated: { exitCode: 137, reason: 'Error', finishedAt: now } },
                   })),
                 },
@@ -187,6 +221,7 @@ export class SimulatedNode {
 
   /** The host goes down and (unless told otherwise) comes back in a new boot. */
   async reboot(): Promise<void> {
+    this.up = false;
     await this.agent.stop('SIGKILL');
     const pods = await podsOnNode(this.opts.http, this.name);
     await this.opts.onPowerOff?.(this, pods);
@@ -201,12 +236,15 @@ export class SimulatedNode {
     // kwok's node-initialize stage turns it Ready again once power is back.
     await this.setPower(true, 'True');
     await this.setPodsRunning(await podsOnNode(this.opts.http, this.name), true);
+    this.up = true;
     this.rebootsDone++;
     await this.startAgent();
   }
 
   async destroy(): Promise<void> {
     clearInterval(this.timer);
+    clearInterval(this.syncTimer);
+    this.up = false;
     await this.agent.stop('SIGKILL');
     await this.opts.http.request(`/api/v1/nodes/${this.name}`, { method: 'DELETE' }).catch(() => {});
   }

@@ -16,6 +16,7 @@ import { freePort } from '../prom/prometheus.ts';
 import { ControllerProcess } from '../sim/controller-process.ts';
 import { isDaemonSetPod, isReady, type PodLite } from '../sim/pods.ts';
 import { SimulatedNode } from '../sim/simulated-node.ts';
+import { explainUnfinished } from './diagnose.ts';
 import {
   agentPodOn,
   applyExampleWindow,
@@ -284,6 +285,29 @@ export class World {
         `/api/v1/namespaces/default/events?${q}`,
       )
     ).items;
+  }
+
+  /**
+   * Why these nodes (default: those that still need a reboot or are in a phase) did not finish: lines for a
+   * failing demo or scenario to print before its summary.
+   */
+  async explain(sims?: SimulatedNode[]): Promise<string[]> {
+    const nodes = await this.nodes().catch(() => [] as NodeLite[]);
+    const unfinished = (sims ?? this.sims)
+      .filter((s) => !this.doneAt.has(s.name))
+      .filter((s) => {
+        if (sims) return true;
+        const n = nodes.find((x) => x.metadata.name === s.name);
+        return s.sentinelPresent || !!n?.metadata.annotations?.[Annotations.phase];
+      })
+      .map((s) => s.name);
+    return explainUnfinished(this.http, {
+      nodes,
+      unfinished,
+      namespace: SYSTEM_NS,
+      concurrency: this.budget,
+      podNamespace: this.workloads?.ns,
+    });
   }
 
   /** Makespan and its ideal (the sum of each node's measured time from start to done, over the budget). */
