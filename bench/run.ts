@@ -4,6 +4,7 @@ import { cpus, totalmem } from 'node:os';
 import { benchAgent } from './agent.ts';
 import { benchCluster } from './cluster.ts';
 import { benchController, benchPlanner } from './controller.ts';
+import { benchDemoLoad } from './demo-load.ts';
 import { benchNode } from './node.ts';
 import { benchWindows } from './windows.ts';
 
@@ -14,6 +15,7 @@ const benches: Record<string, () => Promise<string[]>> = {
   planner: async () => benchPlanner(),
   windows: async () => benchWindows(),
   node: () => benchNode(),
+  'demo-load': () => benchDemoLoad(),
 };
 
 const wanted = process.argv.slice(2);

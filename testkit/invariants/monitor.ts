@@ -52,6 +52,11 @@ export class InvariantMonitor {
     else this.nodes.set(name, n);
     if (!this.firstBoot.has(name)) this.firstBoot.set(name, n.status?.nodeInfo?.bootID);
     if (type !== 'DELETED') this.track(before, n);
+    if (!this.listing.has('nodes')) this.checkNodes();
+  }
+
+  /** A list is one state: checked once it is applied whole, not item by item. */
+  private checkNodes(): void {
     let disrupted = 0;
     for (const x of this.nodes.values()) if (disruptedNow(x)) disrupted++;
     this.maxDisrupted = Math.max(this.maxDisrupted, disrupted);
@@ -70,6 +75,10 @@ export class InvariantMonitor {
     const key = `${p.metadata.namespace}/${p.metadata.name}`;
     if (type === 'DELETED') this.pods.delete(key);
     else this.pods.set(key, p);
+    if (!this.listing.has('pods')) this.checkPods();
+  }
+
+  private checkPods(): void {
     const rule = this.rules.minReady;
     if (!rule) return;
     const [k, v] = rule.label;
@@ -93,14 +102,26 @@ export class InvariantMonitor {
     signal: AbortSignal,
   ): Promise<void> {
     const streams = [
-      this.stream(http, `/api/v1/nodes`, { labelSelector: where.nodeSelector }, signal, (t, o) =>
-        this.node(t, o as NodeLite),
+      this.stream(
+        http,
+        `/api/v1/nodes`,
+        { labelSelector: where.nodeSelector },
+        signal,
+        (t, o) => this.node(t, o as NodeLite),
+        this.nodes,
+        () => this.checkNodes(),
       ),
     ];
     if (where.podNamespace)
       streams.push(
-        this.stream(http, `/api/v1/namespaces/${where.podNamespace}/pods`, {}, signal, (t, o) =>
-          this.pod(t, o as PodLite),
+        this.stream(
+          http,
+          `/api/v1/namespaces/${where.podNamespace}/pods`,
+          {},
+          signal,
+          (t, o) => this.pod(t, o as PodLite),
+          this.pods,
+          () => this.checkPods(),
         ),
       );
     return Promise.all(streams).then(() => {});
@@ -119,6 +140,8 @@ export class InvariantMonitor {
     query: Record<string, string>,
     signal: AbortSignal,
     apply: (type: EventType, obj: unknown) => void,
+    state: Map<string, unknown>,
+    check: () => void,
   ): Promise<void> {
     let resolve!: () => void;
     const promise = new Promise<void>((r) => {
@@ -136,8 +159,10 @@ export class InvariantMonitor {
           }>(`${path}?${new URLSearchParams(query)}`, { signal: sig, timeoutMs: 30_000 });
           // A relist restarts the stream's order: the list is a new starting point.
           this.listing.add(name);
+          state.clear();
           for (const o of l.items) apply('MODIFIED', o);
           this.listing.delete(name);
+          check();
           this.lastRv.set(name, BigInt(l.metadata.resourceVersion));
           if (blindSince !== undefined) this.maxBlindMs = Math.max(this.maxBlindMs, this.now() - blindSince);
           blindSince = undefined;
