@@ -100,9 +100,10 @@ export const Metrics = {
   halted: 'kreboot_rollout_halted',
   phaseAge: 'kreboot_node_phase_age_seconds',
   alertSourceErrors: 'kreboot_alert_source_errors_total',
+  controllerApiErrors: 'kreboot_controller_api_errors_total',
+  eventsDropped: 'kreboot_events_dropped_total',
 } as const;
 
-/** Custom resources. */
 /** Lease objects kreboot keeps in the controller's namespace. */
 export const Leases = {
   /** The cluster lock: which nodes are in a disruptive phase, pause and halt (operator/controller/lock.ts). */

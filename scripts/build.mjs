@@ -1,5 +1,5 @@
 // Bundles the kreboot CLI into one ESM file: the agent's memory target depends on loading only what it uses.
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { build } from 'esbuild';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
@@ -28,5 +28,7 @@ const result = await build({
   },
   logLevel: 'warning',
 });
+// What each chunk holds, for the test that keeps @kubernetes/client-node out of the agent's modules.
+writeFileSync('dist/meta.json', JSON.stringify(result.metafile));
 const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
 process.stderr.write(`built dist/kreboot.mjs and its chunks (${(bytes / 1024).toFixed(0)} KiB with maps)\n`);

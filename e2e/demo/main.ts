@@ -1,4 +1,4 @@
-// npm run demo [-- --nodes 5 --pending 3 --concurrency 1 --ci --keep]
+// npm run demo [-- --nodes 5 --pending 3 --concurrency 1 --soak 0 --ci --keep]
 // kreboot's main job on an embedded default: a local control plane (kwok nodes) with kreboot installed from
 // deploy/base, one real agent per node (its own service-account token) with the reboot simulator, two real
 // controller replicas gated by a real Prometheus that scrapes them all, workloads with a PDB, the example
@@ -19,10 +19,12 @@ interface Args {
   ci: boolean;
   keep: boolean;
   downMs: number;
+  /** The controllers' --soak-time in seconds: a settle time after each node is back, before it is released. */
+  soak: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { nodes: 5, pending: 3, concurrency: 1, ci: false, keep: false, downMs: 4000 };
+  const a: Args = { nodes: 5, pending: 3, concurrency: 1, ci: false, keep: false, downMs: 4000, soak: 0 };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]!;
     const num = (name: string) => {
@@ -36,11 +38,12 @@ function parseArgs(argv: string[]): Args {
     if (k === '--nodes') a.nodes = num(k);
     else if (k === '--pending') a.pending = num(k);
     else if (k === '--concurrency') a.concurrency = num(k);
+    else if (k === '--soak') a.soak = num(k);
     else if (k === '--ci') a.ci = true;
     else if (k === '--keep') a.keep = true;
     else {
       process.stderr.write(
-        `demo: unknown argument ${k}; use --nodes N --pending K --concurrency C --ci --keep\n`,
+        `demo: unknown argument ${k}; use --nodes N --pending K --concurrency C --soak S --ci --keep\n`,
       );
       process.exit(2);
     }
@@ -78,7 +81,11 @@ say(
 const pending = world.sims.slice(0, args.pending);
 for (const s of pending) s.needReboot();
 say(`${args.pending} nodes need a reboot (/var/run/reboot-required created); starting 2 controller replicas`);
-await world.startControllers([`--prometheus-url=${prom.url}`, '--log-level=warn']);
+await world.startControllers([
+  `--prometheus-url=${prom.url}`,
+  '--log-level=warn',
+  ...(args.soak ? [`--soak-time=${args.soak}s`] : []),
+]);
 
 const t0 = Date.now();
 

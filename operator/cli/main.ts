@@ -76,7 +76,13 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`kreboot ${name}: ${err.message}\n`);
       return err.exitCode;
     }
-    throw err;
+    // Anything else (credentials that failed, an API server that refused): one line saying what, not a stack
+    // trace through minified code. KREBOOT_DEBUG=1 shows the stack.
+    const e = err as Error;
+    process.stderr.write(
+      `kreboot ${name}: ${process.env.KREBOOT_DEBUG ? (e.stack ?? e.message) : e.message}\n`,
+    );
+    return 1;
   }
 }
 

@@ -12,7 +12,7 @@ import { type NodeView, needsReboot, viewOf } from '../domain/node.ts';
 import { ApiError, KubeHttp } from '../kube/http.ts';
 import type { NodeLite } from '../kube/types.ts';
 import { Annotations, Leases, MaintenanceWindowResource } from '../protocol.ts';
-import { connect } from '../runtime/command-runtime.ts';
+import { clientOptions, connectClient } from '../runtime/client-connect.ts';
 import { VERSION } from '../version.ts';
 import {
   type EvaluatedWindow,
@@ -34,10 +34,11 @@ const options = {
   ...plannerOptions,
   kubeconfig: {
     flag: 'kubeconfig',
-    help: 'kubeconfig file (default $KUBECONFIG, then ~/.kube/config)',
+    help: 'kubeconfig file (default: the files in $KUBECONFIG merged, then in-cluster, then ~/.kube/config)',
     schema: z.string().optional(),
     example: '~/.kube/config',
   },
+  ...clientOptions,
 } satisfies OptionSpecs;
 
 interface Snapshot {
@@ -197,7 +198,7 @@ export async function runStatus(command: 'status' | 'plan', argv: string[]): Pro
     );
     return 0;
   }
-  const http = new KubeHttp(await connect(cfg.kubeconfig), `kreboot-cli/${VERSION}`);
+  const http = new KubeHttp(await connectClient(cfg), `kreboot-cli/${VERSION}`);
   try {
     const now = Date.now();
     const s = await snapshot(http, cfg.namespace, cfg.nodeSelector, cfg.windowSelector, now);

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { parseMatchers } from '../alerts/filter.ts';
 import { boolString, type OptionSpecs, type OptionValues } from '../config/options.ts';
 import { parseSelector } from '../kube/selector.ts';
+import { clientOptions } from '../runtime/client-connect.ts';
 import { commonOptions } from '../runtime/command-runtime.ts';
 import { duration, plannerOptions } from './planner-options.ts';
 
@@ -256,6 +257,7 @@ export const controllerOptions = {
     schema: duration(30_000, 1000),
     example: '30s',
   },
+  context: clientOptions.context,
   ...commonOptions(9747),
 } satisfies OptionSpecs;
 

@@ -1,6 +1,7 @@
 // Drains in flight, one per node: started by the drain step, run in the background (evictions take as long as
 // PDBs make them), polled by the step machine (`done`), aborted on timeout, abort, release or loss of leadership.
 import type { Logger } from 'pino';
+import { describeApiError, RetryPolicy } from '../kube/errors.ts';
 import type { KubeHttp } from '../kube/http.ts';
 import { Drainer } from './drain.ts';
 import type { DrainPolicy } from './drain-filters.ts';
@@ -13,6 +14,7 @@ interface DrainTask {
 
 export class Drains {
   private readonly tasks = new Map<string, DrainTask>();
+  private readonly failures = new Map<string, { policy: RetryPolicy; retryAt: number }>();
   private readonly drainer: Drainer;
 
   constructor(
@@ -38,9 +40,11 @@ export class Drains {
     return this.tasks.get(node)?.blockedBy;
   }
 
-  /** Starts draining `node` unless a drain of it is already running. */
+  /** Starts draining `node` unless a drain of it is running, or its last one failed and is backing off. */
   ensure(node: string, term: AbortSignal): void {
     if (this.tasks.has(node)) return;
+    const backoff = this.failures.get(node);
+    if (backoff && Date.now() < backoff.retryAt) return;
     const ctl = new AbortController();
     const task: DrainTask = { ctl, done: false };
     this.tasks.set(node, task);
@@ -54,16 +58,22 @@ export class Drains {
       })
       .then((ok) => {
         task.done = ok;
+        this.failures.delete(node);
         if (ok) this.onSettled();
       })
       .catch((err: Error) => {
         if (signal.aborted) return;
+        // The same error class backs off (a 403 on evictions must not become a hot loop); see kube/errors.ts.
+        const f = this.failures.get(node) ?? { policy: new RetryPolicy(), retryAt: 0 };
+        const waitMs = f.policy.delayMs(err);
+        f.retryAt = Date.now() + waitMs;
+        this.failures.set(node, f);
         this.log.warn(
-          { node, phase: 'draining', reason: 'drain-error', err: err.message },
+          { node, phase: 'draining', reason: 'drain-error', err: describeApiError(err), retryInMs: waitMs },
           'drain pass failed; retrying',
         );
         if (this.tasks.get(node) === task) this.tasks.delete(node);
-        this.onSettled();
+        setTimeout(() => this.onSettled(), waitMs).unref();
       });
   }
 
@@ -71,6 +81,7 @@ export class Drains {
   stop(node: string): void {
     this.tasks.get(node)?.ctl.abort();
     this.tasks.delete(node);
+    this.failures.delete(node);
   }
 
   stopAll(): void {

@@ -1,5 +1,5 @@
 // Lease objects through the small client: read, create, and replace with optimistic concurrency.
-import { ApiError, type KubeHttp } from '../kube/http.ts';
+import { ApiError, type KubeHttp, type Pool } from '../kube/http.ts';
 
 export interface Lease {
   apiVersion?: string;
@@ -23,6 +23,8 @@ export class LeaseClient {
   constructor(
     private readonly http: KubeHttp,
     readonly namespace: string,
+    /** Leader election uses its own pool: its renewals have a deadline and must not queue behind work. */
+    private readonly pool: Pool = 'work',
   ) {}
 
   private path(name?: string) {
@@ -31,7 +33,7 @@ export class LeaseClient {
 
   async get(name: string, signal?: AbortSignal): Promise<Lease | undefined> {
     try {
-      return await this.http.request<Lease>(this.path(name), { signal, timeoutMs: 10_000 });
+      return await this.http.request<Lease>(this.path(name), { signal, timeoutMs: 10_000, pool: this.pool });
     } catch (err) {
       if (err instanceof ApiError && err.status === 404) return undefined;
       throw err;
@@ -44,6 +46,7 @@ export class LeaseClient {
       body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', ...lease },
       signal,
       timeoutMs: 10_000,
+      pool: this.pool,
     });
   }
 
@@ -54,9 +57,10 @@ export class LeaseClient {
       body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', ...lease },
       signal,
       timeoutMs: 10_000,
+      pool: this.pool,
     });
   }
 }
 
-export const isConflict = (err: unknown) =>
-  err instanceof ApiError && (err.status === 409 || err.status === 422);
+/** 409: someone wrote in between (compare-and-swap lost, or it already exists). */
+export const isConflict = (err: unknown) => err instanceof ApiError && err.status === 409;

@@ -4,7 +4,9 @@
 // pauses new reboots by setting `kreboot.io/paused` on it (kubectl annotate lease …).
 import { z } from 'zod';
 import { Annotations, Leases } from '../protocol.ts';
+import type { Regarding } from './events.ts';
 import { isConflict, type Lease, type LeaseClient } from './lease.ts';
+import { writing } from './write-error.ts';
 
 const entrySchema = z.object({
   node: z.string().min(1),
@@ -70,8 +72,26 @@ export class ClusterLock {
     return this.current.entries.find((e) => e.node === node);
   }
 
+  /** The lock Lease, for Events about it. */
+  regarding(): Regarding {
+    const m = this.lease?.metadata as { uid?: string } | undefined;
+    return {
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      name: Leases.lock,
+      namespace: this.leases.namespace,
+      uid: m?.uid ?? '',
+    };
+  }
+
   /** Reads the lock (creating it empty if absent). */
-  async refresh(signal?: AbortSignal): Promise<LockState> {
+  refresh(signal?: AbortSignal): Promise<LockState> {
+    return writing(this.regarding(), `read or create of lease ${this.leases.namespace}/${Leases.lock}`, () =>
+      this.read(signal),
+    );
+  }
+
+  private async read(signal?: AbortSignal): Promise<LockState> {
     let lease = await this.leases.get(Leases.lock, signal);
     if (!lease) {
       try {
@@ -101,13 +121,18 @@ export class ClusterLock {
     annotations[Annotations.lockEntries] = JSON.stringify(next.entries);
     if (next.halted) annotations[Annotations.halted] = next.halted;
     else delete annotations[Annotations.halted];
-    const written = await this.leases.replace(
-      {
-        metadata: { ...lease.metadata, annotations },
-        // holderIdentity names the controller replica that last changed the lock, for people reading it.
-        spec: { ...lease.spec, holderIdentity: next.entries.length ? this.holder : undefined },
-      },
-      signal,
+    const written = await writing(
+      this.regarding(),
+      `update of lease ${this.leases.namespace}/${Leases.lock}`,
+      () =>
+        this.leases.replace(
+          {
+            metadata: { ...lease.metadata, annotations },
+            // holderIdentity names the controller replica that last changed the lock, for people reading it.
+            spec: { ...lease.spec, holderIdentity: next.entries.length ? this.holder : undefined },
+          },
+          signal,
+        ),
     );
     this.set(written);
     return this.current;

@@ -7,7 +7,8 @@ import { alertmanagerAlerts, prometheusAlerts, promqlGate } from '../alerts/sour
 import { ConfigError, helpText, parseOptions } from '../config/options.ts';
 import { KubeHttp } from '../kube/http.ts';
 import { Leases } from '../protocol.ts';
-import { connect, serve, stopServer, untilSignal } from '../runtime/command-runtime.ts';
+import { connectClient } from '../runtime/client-connect.ts';
+import { serve, stopServer, untilSignal } from '../runtime/command-runtime.ts';
 import { VERSION } from '../version.ts';
 import { type ControllerConfig, controllerOptions } from './config.ts';
 import { ApiEventSink } from './events.ts';
@@ -71,7 +72,7 @@ export async function runController(argv: string[]): Promise<number> {
     ]);
   }
   const log = pino({ level: cfg.logLevel, base: { component: 'controller', identity: cfg.identity } });
-  const conn = await connect(cfg.kubeconfig);
+  const conn = await connectClient({ kubeconfig: cfg.kubeconfig, context: cfg.context });
   const http = new KubeHttp(conn, `kreboot-controller/${VERSION}`);
   const metrics = controllerMetrics();
   const reconciler = new Reconciler({
@@ -99,7 +100,9 @@ export async function runController(argv: string[]): Promise<number> {
     },
     log,
     metrics,
-    events: new ApiEventSink(http, cfg.identity, log),
+    events: new ApiEventSink(http, cfg.identity, log, {
+      onDrop: (why) => metrics.eventsDropped.inc({ why }),
+    }),
     alerts: {
       gate: alertGateFrom(cfg, log, metrics),
       pollMs: cfg.alertPollPeriod,
@@ -108,7 +111,7 @@ export async function runController(argv: string[]): Promise<number> {
     },
   });
   const elector = new LeaderElector(
-    new LeaseClient(http, cfg.namespace),
+    new LeaseClient(http, cfg.namespace, 'lease'),
     {
       name: Leases.leader,
       identity: cfg.identity,

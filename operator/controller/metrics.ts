@@ -1,5 +1,5 @@
 // The controller's metrics (prom-client: it runs twice per cluster, not on every node).
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { Metrics, Phases, WaitReasons } from '../protocol.ts';
 
 export function controllerMetrics() {
@@ -54,15 +54,31 @@ export function controllerMetrics() {
       labelNames: ['node', 'phase'],
       registers: [registry],
     }),
+    apiErrors: new Counter({
+      name: Metrics.controllerApiErrors,
+      help: 'Failed API calls of a reconcile pass by class (conflict, rejected, throttled, network).',
+      labelNames: ['class'],
+      registers: [registry],
+    }),
+    eventsDropped: new Counter({
+      name: Metrics.eventsDropped,
+      help: 'Events not written: duplicate (the same Event within 60 s) or rate (over the rate limit).',
+      labelNames: ['why'],
+      registers: [registry],
+    }),
     halted: new Gauge({
       name: Metrics.halted,
       help: '1 while the rollout is halted (a node did not come back).',
       registers: [registry],
     }),
   };
+  // process_resident_memory_bytes, nodejs_heap_size_used_bytes, event-loop lag…: for dashboards and the soak bench.
+  collectDefaultMetrics({ register: registry });
   for (const p of ['pending', ...Phases]) m.nodes.set({ phase: p }, 0);
   for (const r of WaitReasons) m.blocked.set({ reason: r }, 0);
   for (const r of ['success', 'drain-aborted', 'timeout']) m.reboots.inc({ result: r }, 0);
+  for (const c of ['conflict', 'rejected', 'throttled', 'network']) m.apiErrors.inc({ class: c }, 0);
+  for (const w of ['duplicate', 'rate']) m.eventsDropped.inc({ why: w }, 0);
   m.leader.set(0);
   m.halted.set(0);
   return m;

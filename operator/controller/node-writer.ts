@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { CONTROLLER_FIELD_MANAGER, type NodeView } from '../domain/node.ts';
 import type { KubeHttp } from '../kube/http.ts';
 import { ControllerConditions } from '../protocol.ts';
+import { writing } from './write-error.ts';
 
 export type AnnotationPatch = Record<string, string | null>;
 
@@ -47,13 +48,16 @@ export class ApiNodeWriter implements NodeWriter {
     // The resourceVersion makes this a compare-and-swap: a node changed since we looked is re-planned, not
     // overwritten. The field manager marks kreboot's own writes in managedFields (how a foreign cordon is told
     // from ours).
-    await this.http.request(`/api/v1/nodes/${n.name}?fieldManager=${CONTROLLER_FIELD_MANAGER}`, {
-      method: 'PATCH',
-      contentType: 'application/merge-patch+json',
-      body,
-      signal: term,
-      timeoutMs: 15_000,
-    });
+    const regarding = { apiVersion: 'v1', kind: 'Node', name: n.name, uid: n.uid };
+    await writing(regarding, `patch of node ${n.name}`, () =>
+      this.http.request(`/api/v1/nodes/${n.name}?fieldManager=${CONTROLLER_FIELD_MANAGER}`, {
+        method: 'PATCH',
+        contentType: 'application/merge-patch+json',
+        body,
+        signal: term,
+        timeoutMs: 15_000,
+      }),
+    );
   }
 
   async setFailed(

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { AlertPoller, OPEN_VERDICT } from '../alerts/poller.ts';
 import { budgetsFor, isInFlight } from '../domain/budget.ts';
 import { type NodeView, needsReboot } from '../domain/node.ts';
+import { classify, describeApiError, RetryPolicy } from '../kube/errors.ts';
 import type { KubeHttp } from '../kube/http.ts';
 import { parseSelector } from '../kube/selector.ts';
 import { sleep } from '../util/sleep.ts';
@@ -14,7 +15,7 @@ import { Actions } from './actions.ts';
 import { Drains } from './drains.ts';
 import type { EventSink } from './events.ts';
 import { gatesFor } from './gates.ts';
-import { isConflict, LeaseClient } from './lease.ts';
+import { LeaseClient } from './lease.ts';
 import { ClusterLock } from './lock.ts';
 import type { ControllerMetrics } from './metrics.ts';
 import { ApiNodeWriter, type NodeWriter } from './node-writer.ts';
@@ -26,6 +27,7 @@ import { Reporter } from './report.ts';
 import type { AlertSettings, ReconcilerSettings } from './settings.ts';
 import { nextStep } from './step.ts';
 import { WindowStatusWriter, type WindowsNow } from './window-status.ts';
+import { WriteError } from './write-error.ts';
 
 export type { AlertSettings, ReconcilerSettings } from './settings.ts';
 
@@ -61,11 +63,16 @@ export class Reconciler {
   private readonly now: () => number;
   private readonly blocking: ReturnType<typeof parseSelector>[];
   private nextWake = Number.POSITIVE_INFINITY;
+  private readonly retry = new RetryPolicy();
+  private readonly metrics: ControllerMetrics;
+  private readonly events: EventSink;
 
   constructor(d: ReconcilerDeps) {
     const { http, settings, log } = d;
     this.settings = settings;
     this.log = log;
+    this.metrics = d.metrics;
+    this.events = d.events;
     this.now = d.now ?? Date.now;
     const kick = () => this.kick();
     this.observer = new Observer(
@@ -114,19 +121,45 @@ export class Reconciler {
       if (term.aborted) break;
       try {
         await this.reconcileOnce(term);
+        this.retry.reset();
       } catch (err) {
         if (term.aborted) break;
-        const e = err as Error;
-        if (isConflict(e)) {
-          this.log.debug({ reason: 'conflict', err: e.message }, 'state changed under us; re-planning');
-        } else {
-          this.log.warn({ reason: 'reconcile-failed', err: e.message }, 'reconcile failed; retrying');
-          await sleep(1000, term);
-        }
+        await this.failed(err, term);
         this.kick();
       }
     }
     this.drains.stopAll();
+  }
+
+  /**
+   * One policy per error class (kube/errors.ts): a conflict re-plans at once; anything else is logged with the
+   * API's own message, counted, backed off (Retry-After honoured), and a rejected write is reported on its
+   * object as a Warning Event (de-duplicated by the Event queue).
+   */
+  private async failed(err: unknown, term: AbortSignal): Promise<void> {
+    const cls = classify(err);
+    this.metrics.apiErrors.inc({ class: cls });
+    const waitMs = this.retry.delayMs(err);
+    const what = err instanceof WriteError ? `${err.what}: ` : '';
+    if (cls === 'conflict') {
+      this.log.debug(
+        { reason: 'conflict', err: describeApiError(err) },
+        `${what}state changed under us; re-planning`,
+      );
+      return;
+    }
+    this.log.warn(
+      { reason: `api-${cls}`, err: describeApiError(err), retryInMs: waitMs },
+      `${what}reconcile failed (${cls}); retrying in ${waitMs} ms`,
+    );
+    if (cls === 'rejected' && err instanceof WriteError)
+      this.events.emitFor(
+        err.regarding,
+        'Warning',
+        'WriteRejected',
+        `the API server refused kreboot's ${err.what}: ${describeApiError(err)}; retrying with backoff`,
+      );
+    await sleep(waitMs, term);
   }
 
   private nextWakeMs(): number {

@@ -4,8 +4,27 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 
+/** TLS and auth for one request, as a credential plugin or a rotating file gives them now. */
+export interface RequestAuth {
+  headers?: Record<string, string | string[]>;
+  ca?: string | Buffer | Array<string | Buffer>;
+  cert?: string | Buffer | Array<string | Buffer>;
+  key?: string | Buffer | Array<string | Buffer>;
+  servername?: string;
+  rejectUnauthorized?: boolean;
+  /** user:password (basic auth) */
+  auth?: string;
+}
+
 export interface Connection {
   server: string;
+  /**
+   * Per-request credentials (the controller's and the CLI's kubeconfigs: exec plugins, auth providers): they
+   * replace the static fields below. Throws a ConnectionError naming the user and the plugin when they fail.
+   */
+  authorize?: () => Promise<RequestAuth>;
+  /** Every request through this agent (a kubeconfig's proxy-url). */
+  proxyAgent?: import('node:http').Agent;
   ca?: Buffer;
   cert?: Buffer;
   key?: Buffer;
@@ -139,7 +158,7 @@ export async function kubeconfigConnection(path: string, context?: string): Prom
   for (const unsupported of ['exec', 'auth-provider']) {
     if (user[unsupported]) {
       throw new ConnectionError(
-        `kubeconfig ${path}: users[${ctx.user}].user.${unsupported} is not supported by kreboot's agent; use a token, tokenFile or client certificate`,
+        `kubeconfig ${path}: users[${ctx.user}].user.${unsupported} is not supported by the agent's small client (the controller and the CLI support it); give the agent a token, tokenFile or client certificate`,
       );
     }
   }

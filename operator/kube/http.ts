@@ -1,5 +1,7 @@
 // A minimal Kubernetes HTTP client on node:https: JSON requests and streamed watches.
-// The agent uses only this (not the generated client) to stay within its memory budget; see ARCHITECTURE.md.
+// Every kreboot command uses it; credentials come from connection.ts (agent) or kubeconfig.ts (controller, CLI).
+// Three connection pools (watches, the leader Lease, the rest), a total deadline on every request, and abort
+// handling that leaves nothing behind on a long-lived signal.
 
 import type { IncomingMessage } from 'node:http';
 import { Agent, request as httpsRequest, type RequestOptions } from 'node:https';
@@ -11,17 +13,27 @@ export class ApiError extends Error {
     readonly status: number,
     readonly reason: string,
     message: string,
+    /** From a 429's or 503's Retry-After header. */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
   }
 }
+
+/**
+ * Which connection pool a request uses, so that one kind never queues behind another: long-running watches, the
+ * leader Lease (its renewals have a deadline), and everything else.
+ */
+export type Pool = 'watch' | 'lease' | 'work';
 
 export interface RequestInit {
   method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   body?: unknown;
   contentType?: string;
   signal?: AbortSignal;
+  /** Total deadline, connect to last byte (default 30 s; every request has one). */
   timeoutMs?: number;
+  pool?: Pool;
 }
 
 export interface WatchEvent<T> {
@@ -29,38 +41,69 @@ export interface WatchEvent<T> {
   object: T;
 }
 
+const DEFAULT_TIMEOUT_MS = 30_000;
+
 export class KubeHttp {
-  private readonly agent: Agent;
+  private readonly agents: Record<Pool, Agent>;
   private readonly base: URL;
+  /** Requests sent (watches included), for benchmarks and the soak test. */
+  requests = 0;
 
   constructor(
     readonly conn: Connection,
     private readonly userAgent = 'kreboot',
+    sockets: Partial<Record<Pool, number>> = {},
   ) {
     this.base = new URL(conn.server);
-    this.agent = new Agent({
-      keepAlive: true,
-      maxSockets: 4,
-      ca: conn.ca,
-      cert: conn.cert,
-      key: conn.key,
-      rejectUnauthorized: !conn.insecureSkipTLSVerify,
-    });
+    // Node's Agent lets its own options override a request's: with per-request credentials (authorize) the
+    // agents carry no TLS options at all, else the static ones (only those that are set).
+    const tls = conn.authorize
+      ? {}
+      : Object.fromEntries(
+          Object.entries({
+            ca: conn.ca,
+            cert: conn.cert,
+            key: conn.key,
+            rejectUnauthorized: !conn.insecureSkipTLSVerify,
+          }).filter(([, v]) => v !== undefined),
+        );
+    const agent = (maxSockets: number) => new Agent({ keepAlive: true, maxSockets, ...tls });
+    // A watch holds its socket for minutes: each gets its own. The Lease pool is never shared with work.
+    this.agents = {
+      watch: agent(sockets.watch ?? Number.POSITIVE_INFINITY),
+      lease: agent(sockets.lease ?? 2),
+      work: agent(sockets.work ?? 8),
+    };
   }
 
-  private options(method: string, path: string, headers: Record<string, string>): RequestOptions {
-    const token = this.conn.token?.();
+  private async options(
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    pool: Pool,
+  ): Promise<RequestOptions> {
     const url = new URL(path, this.base);
+    const auth = this.conn.authorize ? await this.conn.authorize() : undefined;
+    const token = auth ? undefined : this.conn.token?.();
     return {
       method,
       host: url.hostname.replace(/^\[|\]$/g, ''),
       port: url.port || 443,
       path: url.pathname + url.search,
-      agent: this.agent,
+      agent: this.conn.proxyAgent ?? this.agents[pool],
+      ...(auth && {
+        ca: auth.ca ?? this.conn.ca,
+        cert: auth.cert,
+        key: auth.key,
+        servername: auth.servername,
+        rejectUnauthorized: auth.rejectUnauthorized ?? !this.conn.insecureSkipTLSVerify,
+        auth: auth.auth,
+      }),
       headers: {
         Accept: 'application/json',
         'User-Agent': this.userAgent,
         ...(token ? { Authorization: `Bearer ${token}` } : {}),
+        ...(auth?.headers ?? {}),
         ...headers,
       },
     };
@@ -75,32 +118,63 @@ export class KubeHttp {
       headers['Content-Type'] = init.contentType ?? 'application/json';
       headers['Content-Length'] = String(Buffer.byteLength(payload));
     }
-    const res = await this.send(method, path, headers, payload, init);
-    const text = await readAll(res);
-    const status = res.statusCode ?? 0;
-    if (status < 200 || status >= 300) throw toApiError(status, text);
-    return (text ? JSON.parse(text) : undefined) as T;
+    const timeoutMs = init.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const { res, done } = await this.send(
+      method,
+      path,
+      headers,
+      payload,
+      init.signal,
+      init.pool ?? 'work',
+      timeoutMs,
+    );
+    try {
+      const text = await readAll(res);
+      const status = res.statusCode ?? 0;
+      if (status < 200 || status >= 300) throw toApiError(status, text, res.headers['retry-after']);
+      return (text ? JSON.parse(text) : undefined) as T;
+    } finally {
+      done();
+    }
   }
 
-  private send(
+  /**
+   * Sends one request. The abort listener and the deadline timer are removed when the request closes (so a
+   * long-lived signal, such as a leader's term, collects nothing however many requests it carries); `done` also
+   * removes them, for callers that stop reading early.
+   */
+  private async send(
     method: string,
     path: string,
     headers: Record<string, string>,
     payload: string | undefined,
-    init: { signal?: AbortSignal; timeoutMs?: number },
-  ): Promise<IncomingMessage> {
+    signal: AbortSignal | undefined,
+    pool: Pool,
+    deadlineMs: number | undefined,
+  ): Promise<{ res: IncomingMessage; done: () => void }> {
+    if (signal?.aborted) throw new Error('aborted');
+    const options = await this.options(method, path, headers, pool);
+    this.requests++;
     return new Promise((resolve, reject) => {
-      const req = httpsRequest(this.options(method, path, headers), resolve);
-      if (init.timeoutMs) {
-        req.setTimeout(init.timeoutMs, () =>
-          req.destroy(new Error(`${method} ${path}: no answer in ${init.timeoutMs} ms`)),
+      const req = httpsRequest(options);
+      let timer: NodeJS.Timeout | undefined;
+      const onAbort = () => req.destroy(new Error('aborted'));
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      req.once('close', done);
+      if (deadlineMs)
+        timer = setTimeout(
+          () => req.destroy(new Error(`${method} ${path}: no complete answer in ${deadlineMs} ms`)),
+          deadlineMs,
         );
-      }
-      if (init.signal) {
-        if (init.signal.aborted) return req.destroy(new Error('aborted'));
-        init.signal.addEventListener('abort', () => req.destroy(new Error('aborted')), { once: true });
-      }
-      req.on('error', reject);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      req.once('response', (res) => resolve({ res, done }));
+      req.on('error', (err) => {
+        done();
+        reject(err);
+      });
       req.end(payload);
     });
   }
@@ -114,26 +188,30 @@ export class KubeHttp {
     onEvent: (ev: WatchEvent<T>) => void | Promise<void>,
     opts: { signal?: AbortSignal; onData?: () => void } = {},
   ): Promise<void> {
-    const res = await this.send('GET', path, {}, undefined, { signal: opts.signal });
-    const status = res.statusCode ?? 0;
-    if (status !== 200) throw toApiError(status, await readAll(res));
-    res.setEncoding('utf8');
-    let buf = '';
-    for await (const chunk of res as AsyncIterable<string>) {
-      opts.onData?.();
-      buf += chunk;
-      let nl = buf.indexOf('\n');
-      while (nl !== -1) {
-        const line = buf.slice(0, nl).trim();
-        buf = buf.slice(nl + 1);
-        if (line) await onEvent(JSON.parse(line) as WatchEvent<T>);
-        nl = buf.indexOf('\n');
+    const { res, done } = await this.send('GET', path, {}, undefined, opts.signal, 'watch', undefined);
+    try {
+      const status = res.statusCode ?? 0;
+      if (status !== 200) throw toApiError(status, await readAll(res), res.headers['retry-after']);
+      res.setEncoding('utf8');
+      let buf = '';
+      for await (const chunk of res as AsyncIterable<string>) {
+        opts.onData?.();
+        buf += chunk;
+        let nl = buf.indexOf('\n');
+        while (nl !== -1) {
+          const line = buf.slice(0, nl).trim();
+          buf = buf.slice(nl + 1);
+          if (line) await onEvent(JSON.parse(line) as WatchEvent<T>);
+          nl = buf.indexOf('\n');
+        }
       }
+    } finally {
+      done();
     }
   }
 
   close(): void {
-    this.agent.destroy();
+    for (const a of Object.values(this.agents)) a.destroy();
   }
 }
 
@@ -144,11 +222,21 @@ async function readAll(res: IncomingMessage): Promise<string> {
   return text;
 }
 
-function toApiError(status: number, text: string): ApiError {
+/** Retry-After in seconds (the API server's form) or an HTTP date. */
+export function retryAfterMs(header: string | string[] | undefined, now = Date.now()): number | undefined {
+  const v = Array.isArray(header) ? header[0] : header;
+  if (!v) return undefined;
+  if (/^\d+$/.test(v.trim())) return Number(v.trim()) * 1000;
+  const t = Date.parse(v);
+  return Number.isNaN(t) ? undefined : Math.max(0, t - now);
+}
+
+function toApiError(status: number, text: string, retryAfter?: string | string[]): ApiError {
+  const after = retryAfterMs(retryAfter);
   try {
     const s = JSON.parse(text) as { reason?: string; message?: string };
-    return new ApiError(status, s.reason ?? String(status), s.message ?? text);
+    return new ApiError(status, s.reason ?? String(status), s.message ?? text, after);
   } catch {
-    return new ApiError(status, String(status), text.slice(0, 500) || `HTTP ${status}`);
+    return new ApiError(status, String(status), text.slice(0, 500) || `HTTP ${status}`, after);
   }
 }

@@ -17,6 +17,8 @@ export interface RolloutOptions {
   nodes: number;
   root: string;
   controllerArgs?: string[];
+  /** The controllers' kubeconfig (default: the admin's). */
+  controllerKubeconfig?: string;
   controllers?: number;
   preCordoned?: number[];
   downMs?: number;
@@ -84,7 +86,7 @@ export class Rollout {
     for (let i = 0; i < n; i++) {
       const c = new ControllerProcess({
         identity: `${this.group}-c${this.controllers.length}`,
-        kubeconfig: inject('kubeconfig'),
+        kubeconfig: this.opts.controllerKubeconfig ?? inject('kubeconfig'),
         namespace: this.ns,
         nodeSelector: this.selector,
         metricsPort: await freePort(),
