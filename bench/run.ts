@@ -2,6 +2,8 @@
 // for BENCHMARKS.md. Benchmarks measure; they never fail a build on a figure.
 import { cpus, totalmem } from 'node:os';
 import { benchAgent } from './agent.ts';
+import { benchCli } from './cli.ts';
+import { benchClientSoak } from './client-soak.ts';
 import { benchCluster } from './cluster.ts';
 import { benchController, benchPlanner } from './controller.ts';
 import { benchDemoLoad } from './demo-load.ts';
@@ -16,6 +18,8 @@ const benches: Record<string, () => Promise<string[]>> = {
   windows: async () => benchWindows(),
   node: () => benchNode(),
   'demo-load': () => benchDemoLoad(),
+  'client-soak': () => benchClientSoak(),
+  cli: () => benchCli(),
 };
 
 const wanted = process.argv.slice(2);

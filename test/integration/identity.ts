@@ -1,6 +1,7 @@
 // The identities kreboot runs with, for tests: objects picked from deploy/base applied for real, and API clients
 // that authenticate with a service account's TokenRequest token (never the admin's certificate).
 import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { expect } from 'vitest';
 import { parseAllDocuments, stringify } from 'yaml';
 import { kubeconfigConnection } from '../../operator/kube/connection.ts';
@@ -42,4 +43,41 @@ export async function serviceAccountClient(
     token: () => token,
     source: `${serviceAccount} token`,
   });
+}
+
+/**
+ * A cluster-admin service account in `namespace` and a kubeconfig carrying its token for `server` (the API
+ * server, or a proxy in front of it serving the same certificate): what tests use when requests must carry a
+ * token (a proxy cannot forward a client certificate) or come from a credential plugin.
+ */
+export async function adminTokenKubeconfig(
+  admin: KubeHttp,
+  adminKubeconfig: string,
+  namespace: string,
+  path: string,
+  server?: string,
+): Promise<{ token: string; kubeconfig: string }> {
+  await admin.request(`/apis/rbac.authorization.k8s.io/v1/clusterrolebindings`, {
+    method: 'POST',
+    body: {
+      metadata: { name: `${namespace}-admin` },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cluster-admin' },
+      subjects: [{ kind: 'ServiceAccount', name: 'default', namespace }],
+    },
+  });
+  const token = await requestToken(admin, 'default', undefined, namespace);
+  const cluster = parseAllDocuments(readFileSync(adminKubeconfig, 'utf8'))[0]!.toJSON().clusters[0].cluster;
+  writeFileSync(
+    path,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'c', cluster: { ...cluster, ...(server && { server }) } }],
+      users: [{ name: 'sa', user: { token } }],
+      contexts: [{ name: 'sa', context: { cluster: 'c', user: 'sa' } }],
+      'current-context': 'sa',
+    }),
+    { mode: 0o600 },
+  );
+  return { token, kubeconfig: path };
 }

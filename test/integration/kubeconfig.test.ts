@@ -12,7 +12,7 @@ import { kubeconfigConnection } from '../../operator/kube/connection.ts';
 import { KubeHttp } from '../../operator/kube/http.ts';
 import { loadClientConnection } from '../../operator/kube/kubeconfig.ts';
 import { KREBOOT_BUNDLE, NODE_BIN } from '../../testkit/sim/agent-process.ts';
-import { requestToken } from '../../testkit/world/install.ts';
+import { adminTokenKubeconfig } from './identity.ts';
 import { eventually, uniq } from './kube.ts';
 import { Rollout } from './rollout.ts';
 
@@ -74,15 +74,7 @@ beforeAll(async () => {
   await eventually('default ServiceAccount', () =>
     admin.request(`/api/v1/namespaces/${group}/serviceaccounts/default`).then(() => true),
   );
-  await admin.request('/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', {
-    method: 'POST',
-    body: {
-      metadata: { name: `${group}-admin` },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cluster-admin' },
-      subjects: [{ kind: 'ServiceAccount', name: 'default', namespace: group }],
-    },
-  });
-  token = await requestToken(admin, 'default', undefined, group);
+  ({ token } = await adminTokenKubeconfig(admin, kubeconfig, group, join(dir, 'sa.json')));
   writeFileSync(join(dir, 'token'), token);
 }, 60_000);
 

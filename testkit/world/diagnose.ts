@@ -18,6 +18,8 @@ interface Pdb {
     currentHealthy?: number;
     desiredHealthy?: number;
     expectedPods?: number;
+    /** Pods an eviction was granted for, not yet gone (the disruption controller drops entries after 2 min). */
+    disruptedPods?: Record<string, string>;
   };
 }
 interface Ev {
@@ -101,7 +103,7 @@ export async function explainUnfinished(
   for (const b of pdbs.filter((b) => (b.status?.disruptionsAllowed ?? 0) <= 0)) {
     const s = b.status ?? {};
     lines.push(
-      `  PodDisruptionBudget ${b.metadata.namespace}/${b.metadata.name} blocks: ${s.currentHealthy ?? '?'} healthy of ${s.expectedPods ?? '?'}, needs ${s.desiredHealthy ?? '?'}, disruptionsAllowed ${s.disruptionsAllowed ?? 0}`,
+      `  PodDisruptionBudget ${b.metadata.namespace}/${b.metadata.name} blocks: ${s.currentHealthy ?? '?'} healthy of ${s.expectedPods ?? '?'}, needs ${s.desiredHealthy ?? '?'}, disruptionsAllowed ${s.disruptionsAllowed ?? 0}${s.disruptedPods && Object.keys(s.disruptedPods).length ? `, disruptedPods ${JSON.stringify(s.disruptedPods)}` : ''}`,
     );
   }
   return lines;
