@@ -2,8 +2,9 @@
 // `aws eks get-token`, gke-gcloud-auth-plugin are) drives `kreboot status`, `kreboot plan` and a controller
 // through a rollout; the plugin is called again once its credential expires; a failing plugin gives one clear
 // error naming it and its stderr. Multi-file KUBECONFIG (kubectl's merge), --context, and the kubectl plugin.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, connect, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -56,6 +57,18 @@ const calls = () => {
     return 0;
   }
 };
+
+/** The same, without blocking this process (for servers the test itself runs). */
+function krebootAsync(args: string[]): Promise<{ status: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(NODE_BIN, [KREBOOT_BUNDLE, ...args], { env: { ...process.env, KUBECONFIG: '' } });
+    let stderr = '';
+    p.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    p.on('close', (status) => resolve({ status, stderr }));
+  });
+}
 
 function kreboot(args: string[], env: Record<string, string> = {}) {
   return spawnSync(NODE_BIN, [KREBOOT_BUNDLE, ...args], {
@@ -215,6 +228,61 @@ describe('kubeconfig files and contexts, as kubectl reads them', () => {
     const bad = kreboot(['status', `--kubeconfig=${kc}`, '--context=staging']);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/--context staging is not one of its contexts \(prod, old\)/);
+  });
+
+  it('--as impersonates (the API server answers as that user); tls-server-name is the name checked; proxy-url is used', async () => {
+    const kc = (name: string, extra: Record<string, unknown> = {}) =>
+      kubeconfigFile(name, {
+        clusters: [{ name: 'c', cluster: { ...cluster, ...extra } }],
+        users: [{ name: 'u', user: { token } }],
+        contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }],
+        'current-context': 'x',
+      });
+    const as = kreboot(['status', `--kubeconfig=${kc('as.json')}`, '--as=jane@example.com']);
+    expect(as.status).toBe(1);
+    expect(as.stderr).toMatch(/User "jane@example.com" cannot list resource "nodes"/);
+    // The API server's certificate names "kubernetes" (and 127.0.0.1): asking for that name works, another fails.
+    const good = kreboot([
+      'status',
+      `--kubeconfig=${kc('sni-good.json', { 'tls-server-name': 'kubernetes' })}`,
+      `--namespace=${group}`,
+      `--node-selector=kreboot.test/group=${group}`,
+    ]);
+    expect(good.status, good.stderr).toBe(0);
+    const bad = kreboot([
+      'status',
+      `--kubeconfig=${kc('sni-bad.json', { 'tls-server-name': 'not-the-apiserver.example' })}`,
+    ]);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/not-the-apiserver\.example/);
+    // An HTTP CONNECT proxy that counts the tunnels it opens.
+    let tunnels = 0;
+    const proxy = createNetServer((client) => {
+      client.once('data', (head) => {
+        const m = /^CONNECT ([^:]+):(\d+) /.exec(head.toString());
+        if (!m) return client.destroy();
+        tunnels++;
+        const up = connect(Number(m[2]), m[1]!, () => {
+          client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+          up.pipe(client).pipe(up);
+        });
+        up.on('error', () => client.destroy());
+      });
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    try {
+      const port = (proxy.address() as AddressInfo).port;
+      const viaProxy = await krebootAsync([
+        'status',
+        `--kubeconfig=${kc('proxy.json', { 'proxy-url': `http://127.0.0.1:${port}` })}`,
+        `--namespace=${group}`,
+        `--node-selector=kreboot.test/group=${group}`,
+      ]);
+      expect(viaProxy.status, viaProxy.stderr).toBe(0);
+      expect(tunnels).toBeGreaterThan(0);
+    } finally {
+      proxy.close();
+    }
   });
 
   it('kubectl kreboot: kubectl finds kubectl-kreboot on PATH and runs it', () => {
