@@ -8,6 +8,7 @@ import { benchCluster } from './cluster.ts';
 import { benchController, benchPlanner } from './controller.ts';
 import { benchDemoLoad } from './demo-load.ts';
 import { benchNode } from './node.ts';
+import { benchPodCache } from './pod-cache.ts';
 import { benchWindows } from './windows.ts';
 
 const benches: Record<string, () => Promise<string[]>> = {
@@ -20,6 +21,7 @@ const benches: Record<string, () => Promise<string[]>> = {
   'demo-load': () => benchDemoLoad(),
   'client-soak': () => benchClientSoak(),
   cli: () => benchCli(),
+  'pod-cache': () => benchPodCache(),
 };
 
 const wanted = process.argv.slice(2);

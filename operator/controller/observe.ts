@@ -10,6 +10,7 @@ import type { NodeLite } from '../kube/types.ts';
 import { MaintenanceWindowResource } from '../protocol.ts';
 import type { WindowObject } from '../windows/evaluate.ts';
 import type { PodLike } from './drain-filters.ts';
+import { type SlimPdb, type SlimPod, slimPdb, slimPod } from './slim.ts';
 
 export type NodeObject = NodeLite & NodeLike & { metadata: { uid?: string } };
 
@@ -19,11 +20,32 @@ export interface PdbLike {
   status?: { disruptionsAllowed?: number };
 }
 
+/** Calls `fn` at most once per `ms` (the first call at once, later ones folded into one at the end of the period). */
+function throttle(fn: () => void, ms: number): () => void {
+  let last = 0;
+  let scheduled = false;
+  return () => {
+    const wait = last + ms - Date.now();
+    if (wait <= 0) {
+      last = Date.now();
+      fn();
+    } else if (!scheduled) {
+      scheduled = true;
+      setTimeout(() => {
+        scheduled = false;
+        last = Date.now();
+        fn();
+      }, wait).unref();
+    }
+  };
+}
+
 export const WINDOWS_PATH = `/apis/${MaintenanceWindowResource.group}/${MaintenanceWindowResource.version}/${MaintenanceWindowResource.plural}`;
 
 export class Observer {
   readonly nodes: Reflector<NodeObject>;
-  readonly pods: Reflector<PodLike & { metadata: { name?: string } }>;
+  readonly pods: Reflector<SlimPod>;
+  readonly pdbs: Reflector<SlimPdb>;
   readonly windows: Reflector<WindowObject & Obj>;
   /** Nodes with a lock entry that the cache does not show (outside --node-selector), from a direct GET. */
   private readonly outside = new Map<string, NodeObject>();
@@ -38,7 +60,15 @@ export class Observer {
       log.warn({ reason: 'watch-error', err: err.message }, 'cache watch failed; retrying');
     const query = (selector: string) => (selector ? { labelSelector: selector } : undefined);
     this.nodes = new Reflector(http, '/api/v1/nodes', onChange, { onError, query: query(selectors.nodes) });
-    this.pods = new Reflector(http, '/api/v1/pods', onChange, { onError });
+    // Pods are the cluster's bulk: slim copies, and their events wake the loop at most once a second.
+    this.pods = new Reflector(http, '/api/v1/pods', throttle(onChange, 1000), {
+      onError,
+      transform: slimPod,
+    });
+    this.pdbs = new Reflector(http, '/apis/policy/v1/poddisruptionbudgets', onChange, {
+      onError,
+      transform: slimPdb,
+    });
     this.windows = new Reflector(http, WINDOWS_PATH, onChange, {
       onError,
       optional: true,
@@ -48,8 +78,9 @@ export class Observer {
 
   /** Starts the caches; resolves once each has listed. */
   async start(signal: AbortSignal): Promise<void> {
-    for (const r of [this.nodes, this.pods, this.windows]) void r.run(signal);
-    await Promise.all([this.nodes.waitForSync(), this.pods.waitForSync(), this.windows.waitForSync()]);
+    const all = [this.nodes, this.pods, this.pdbs, this.windows];
+    for (const r of all) void r.run(signal);
+    await Promise.all(all.map((r) => r.waitForSync()));
   }
 
   /** The managed nodes as the planner sees them. */
@@ -94,12 +125,8 @@ export class Observer {
     return byNode;
   }
 
-  /** PodDisruptionBudgets that allow no disruption right now. */
-  async exhaustedPdbs(term: AbortSignal): Promise<PdbLike[]> {
-    const list = await this.http.request<{ items: PdbLike[] }>('/apis/policy/v1/poddisruptionbudgets', {
-      signal: term,
-      timeoutMs: 30_000,
-    });
-    return list.items.filter((b) => (b.status?.disruptionsAllowed ?? 0) <= 0);
+  /** PodDisruptionBudgets that allow no disruption right now (from the watched cache: no LIST per pass). */
+  exhaustedPdbs(): PdbLike[] {
+    return this.pdbs.list().filter((b) => (b.status?.disruptionsAllowed ?? 0) <= 0);
   }
 }

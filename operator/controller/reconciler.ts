@@ -177,7 +177,7 @@ export class Reconciler {
     await this.repairs.releaseGoneEntries(pass, term);
     this.repairs.checkTimes(pass);
     await this.repairs.clearForeignWrites(pass, term);
-    const windows = await this.prepareGates(pass, term);
+    const windows = this.prepareGates(pass);
     await this.stepInFlight(pass, term);
     const plan = await this.startNew(pass, term);
     await this.report(pass, plan, windows, term);
@@ -201,8 +201,8 @@ export class Reconciler {
     return pass;
   }
 
-  /** Gates and budgets from the caches (PDBs listed only when some node could start); window edges wake us. */
-  private async prepareGates(pass: Pass, term: AbortSignal): Promise<WindowsNow> {
+  /** Gates and budgets from the caches (no request); window edges wake us. */
+  private prepareGates(pass: Pass): WindowsNow {
     const objects = this.observer.windows.list();
     const evaluated = this.windowEvaluator.evaluate(objects, pass.now);
     const index = new WindowIndex(evaluated);
@@ -212,7 +212,7 @@ export class Reconciler {
       alerts: pass.alerts,
       window: windowGate(index, this.settings.windows, pass.now),
       podsByNode: this.observer.podsByNode(),
-      exhaustedPdbs: candidates ? await this.observer.exhaustedPdbs(term) : [],
+      exhaustedPdbs: candidates ? this.observer.exhaustedPdbs() : [],
       blocking: this.blocking,
       drain: this.settings.drain,
     });

@@ -31,6 +31,8 @@ export class Reflector<T extends Obj> {
       onError?: (err: Error) => void;
       /** The resource may not exist (a CRD not installed): a 404 counts as an empty, synced list. */
       optional?: boolean;
+      /** Keeps only what the caller reads: what is stored and handed to onChange (the cache's memory). */
+      transform?: (o: T) => T;
     } = {},
   ) {}
 
@@ -61,7 +63,8 @@ export class Reflector<T extends Obj> {
         signal,
         timeoutMs: 60_000,
       });
-      for (const item of page.items) fresh.set(keyOf(item), item);
+      const t = this.opts.transform;
+      for (const item of page.items) fresh.set(keyOf(item), t ? t(item) : item);
       cont = page.metadata.continue || undefined;
       rv = page.metadata.resourceVersion;
     } while (cont);
@@ -87,7 +90,8 @@ export class Reflector<T extends Obj> {
         },
       },
       {
-        onEvent: (type, obj) => {
+        onEvent: (type, raw) => {
+          const obj = this.opts.transform ? this.opts.transform(raw) : raw;
           const k = keyOf(obj);
           if (type === 'DELETED') this.items.delete(k);
           else this.items.set(k, obj);
