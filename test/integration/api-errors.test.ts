@@ -240,7 +240,8 @@ describe('API errors meet their policy', () => {
         `[api-errors] slow API: ${proxy.requests.filter((q) => q.at >= t0 && slow({ method: q.method, path: q.path, query: new URLSearchParams(q.watch ? 'watch=true' : '') })).length} slowed requests, ${ms.length} Lease renewals: p50 ${ms[Math.floor(ms.length / 2)]} ms, max ${ms.at(-1)} ms (renew deadline 10000 ms)\n`,
       );
       expect(ms.length).toBeGreaterThan(2);
-      expect(ms.at(-1)!).toBeLessThan(1000);
+      // Well inside the 10 s renew deadline: none waited for the 3 s holds (the figures go to BENCHMARKS.md).
+      expect(ms.at(-1)!).toBeLessThan(3000);
       expect(r.controllers[0]!.log).not.toContain('lost the leadership');
     } finally {
       proxy.rules = [];
