@@ -29,7 +29,7 @@ export default defineConfig({
           testTimeout: 600_000,
           hookTimeout: 900_000,
           fileParallelism: false,
-          // After unit and integration, not beside them: the scenarios assert a sampler cadence, and two cores
+          // After unit and integration, not beside them: the scenarios and the real node are timed, and two cores
           // shared with the integration files would make that a test of the machine's load.
           sequence: { groupOrder: 1 },
         },

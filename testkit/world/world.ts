@@ -332,6 +332,7 @@ export class World {
     await Promise.all(this.controllers.map((c) => c.stop('SIGKILL')));
     await Promise.all(this.sims.map((s) => s.destroy()));
     await this.prom?.stop();
+    if (!this.http) return; // start() failed before it could talk to the API server
     // The next world in this cluster starts from a clean slate: no lock, no leader, no window of ours.
     for (const lease of [Leases.lock, Leases.leader])
       await this.http
