@@ -24,14 +24,15 @@ export type PodVerdict =
   | { action: 'evict'; warning?: string }
   | { action: 'block'; why: string };
 
-const MIRROR = 'kubernetes.io/config.mirror';
+/** Static (mirror) pods carry this annotation; the kubelet owns them, a drain skips them. */
+export const MIRROR_ANNOTATION = 'kubernetes.io/config.mirror';
 
 const controllerOf = (p: PodLike) => p.metadata?.ownerReferences?.find((o) => o.controller);
 
 type Filter = (p: PodLike, policy: DrainPolicy) => PodVerdict | undefined;
 
 const mirrorPod: Filter = (p) =>
-  p.metadata?.annotations?.[MIRROR] !== undefined
+  p.metadata?.annotations?.[MIRROR_ANNOTATION] !== undefined
     ? { action: 'skip', why: 'mirror (static) pod' }
     : undefined;
 const daemonSetPod: Filter = (p) =>

@@ -61,6 +61,3 @@ export class LeaseClient {
     });
   }
 }
-
-/** 409: someone wrote in between (compare-and-swap lost, or it already exists). */
-export const isConflict = (err: unknown) => err instanceof ApiError && err.status === 409;

@@ -3,9 +3,10 @@
 // leaves when its node is done, or when its Node object is gone (kured #137/#847). A person or another tool
 // pauses new reboots by setting `kreboot.io/paused` on it (kubectl annotate lease …).
 import { z } from 'zod';
+import { classify } from '../kube/errors.ts';
 import { Annotations, Leases } from '../protocol.ts';
 import type { Regarding } from './events.ts';
-import { isConflict, type Lease, type LeaseClient } from './lease.ts';
+import type { Lease, LeaseClient } from './lease.ts';
 import { writing } from './write-error.ts';
 
 const entrySchema = z.object({
@@ -101,7 +102,7 @@ export class ClusterLock {
         );
       } catch (err) {
         // Someone else created it first: read theirs. Anything else (403, 5xx) is the caller's error to handle.
-        if (!isConflict(err)) throw err;
+        if (classify(err) !== 'conflict') throw err;
         lease = await this.leases.get(Leases.lock, signal);
         if (!lease) throw err;
       }

@@ -8,6 +8,7 @@ import { type Obj, Reflector } from '../kube/reflector.ts';
 import type { fromObject } from '../kube/selector.ts';
 import type { NodeLite } from '../kube/types.ts';
 import { MaintenanceWindowResource } from '../protocol.ts';
+import { throttle } from '../util/trigger.ts';
 import type { WindowObject } from '../windows/evaluate.ts';
 import type { PodLike } from './drain-filters.ts';
 import { type SlimPdb, type SlimPod, slimPdb, slimPod } from './slim.ts';
@@ -18,26 +19,6 @@ export interface PdbLike {
   metadata?: { name?: string; namespace?: string };
   spec?: { selector?: Parameters<typeof fromObject>[0] };
   status?: { disruptionsAllowed?: number };
-}
-
-/** Calls `fn` at most once per `ms` (the first call at once, later ones folded into one at the end of the period). */
-function throttle(fn: () => void, ms: number): () => void {
-  let last = 0;
-  let scheduled = false;
-  return () => {
-    const wait = last + ms - Date.now();
-    if (wait <= 0) {
-      last = Date.now();
-      fn();
-    } else if (!scheduled) {
-      scheduled = true;
-      setTimeout(() => {
-        scheduled = false;
-        last = Date.now();
-        fn();
-      }, wait).unref();
-    }
-  };
 }
 
 export const WINDOWS_PATH = `/apis/${MaintenanceWindowResource.group}/${MaintenanceWindowResource.version}/${MaintenanceWindowResource.plural}`;

@@ -48,8 +48,6 @@ export interface ReconcilerDeps {
 export class Reconciler {
   readonly observer: Observer;
   readonly lock: ClusterLock;
-  /** The last plan, for logs and the status view. */
-  lastPlan: Plan | undefined;
   private readonly trigger = new Trigger();
   private readonly poller: AlertPoller | undefined;
   private readonly drains: Drains;
@@ -271,7 +269,6 @@ export class Reconciler {
   /** Plans on the lock as it is after the in-flight steps (released slots count) and starts what it admits. */
   private async startNew(pass: Pass, term: AbortSignal): Promise<Plan> {
     const p = pass.plan();
-    this.lastPlan = p;
     for (const w of p.waiting) {
       const failedAt = pass.byName.get(w.node)?.lastFailureAt;
       if (w.reason === 'retry-later' && failedAt !== undefined)

@@ -2,10 +2,8 @@
 // in a small controller (a typical pod is several KiB of JSON; its slim form a few hundred bytes). The drain
 // filters, the blocking-pod and PDB gates and the drain itself decide the same on the slim form (tested on a
 // corpus of real pod shapes).
-import type { PodLike } from './drain-filters.ts';
+import { MIRROR_ANNOTATION as MIRROR, type PodLike } from './drain-filters.ts';
 import type { PdbLike } from './observe.ts';
-
-const MIRROR = 'kubernetes.io/config.mirror';
 
 export type SlimPod = PodLike & {
   metadata: { name?: string; namespace?: string; uid?: string; resourceVersion?: string };

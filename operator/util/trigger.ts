@@ -1,5 +1,6 @@
 // Coalescing triggers: many "something changed" signals, one run at a time, never a lost signal. The reconcile
-// loop waits on a Trigger; the agent's check and reconcile runs are coalesced with `serialize`.
+// loop waits on a Trigger; the agent's check and reconcile runs are coalesced with `serialize`; the controller's
+// pod events are rate-limited with `throttle`.
 
 /** A level-triggered wake-up: `fire` sets it, `wait` takes it (or times out). Never leaves a listener behind. */
 export class Trigger {
@@ -55,4 +56,24 @@ export function serialize(run: () => Promise<void>, stopped: () => boolean = () 
       });
   };
   return kick;
+}
+
+/** Calls `fn` at most once per `ms` (the first call at once, later ones folded into one at the end of the period). */
+export function throttle(fn: () => void, ms: number): () => void {
+  let last = 0;
+  let scheduled = false;
+  return () => {
+    const wait = last + ms - Date.now();
+    if (wait <= 0) {
+      last = Date.now();
+      fn();
+    } else if (!scheduled) {
+      scheduled = true;
+      setTimeout(() => {
+        scheduled = false;
+        last = Date.now();
+        fn();
+      }, wait).unref();
+    }
+  };
 }

@@ -6,11 +6,11 @@ import type { V1Node } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { EventSink, Regarding } from '../../operator/controller/events.ts';
-import { isConflict } from '../../operator/controller/lease.ts';
 import { controllerMetrics } from '../../operator/controller/metrics.ts';
 import type { NodeWriter } from '../../operator/controller/node-writer.ts';
 import { Reconciler } from '../../operator/controller/reconciler.ts';
 import { kubeconfigConnection } from '../../operator/kube/connection.ts';
+import { classify } from '../../operator/kube/errors.ts';
 import { KubeHttp } from '../../operator/kube/http.ts';
 import { Annotations, Conditions, Leases } from '../../operator/protocol.ts';
 import { kwokNode } from '../../testkit/cluster/nodes.ts';
@@ -153,7 +153,7 @@ async function passThatWrites(r: Reconciler, rec: Recorder, term: AbortSignal): 
     try {
       await r.reconcileOnce(term);
     } catch (err) {
-      if (!isConflict(err)) throw err;
+      if (classify(err) !== 'conflict') throw err;
       continue;
     }
     if (rec.current.writes.length) return rec.current;
