@@ -8,7 +8,7 @@ import { needsReboot } from '../domain/node.ts';
 import { fromObject, matches, type Requirement } from '../kube/selector.ts';
 import { parseDuration } from '../util/duration.ts';
 import { type MaintenanceWindowStatus, maintenanceWindowSpecSchema } from './crd-schema.ts';
-import { type Exclusion, type Interval, Schedule } from './schedule.ts';
+import { type Exclusion, type Interval, SEARCH_HORIZON_TEXT, Schedule } from './schedule.ts';
 
 export interface WindowObject {
   metadata: { name: string; generation?: number; uid?: string; resourceVersion?: string };
@@ -35,6 +35,10 @@ export interface EvaluatedWindow {
 }
 
 const iso = (t: number) => new Date(t).toISOString();
+/** What status says when the search found no start: it searched the whole Gregorian cycle, not "ever". */
+const noWindow = `no window within ${SEARCH_HORIZON_TEXT} (its times are all skipped by DST changes)`;
+const until = (i: Interval) =>
+  i.openEnd ? `beyond ${iso(i.end)} (the merged window does not close before then)` : `until ${iso(i.end)}`;
 
 export function evaluateWindow(obj: WindowObject, now: number): EvaluatedWindow {
   const base = { name: obj.metadata.name, uid: obj.metadata.uid, generation: obj.metadata.generation ?? 0 };
@@ -174,7 +178,7 @@ function gateFor(selecting: EvaluatedWindow[], policy: WindowPolicy, now: number
     } else if (w.exclusion) {
       reasons.push(`${w.name} is in exclusion "${w.exclusion.reason ?? ''}" until ${iso(w.exclusion.end)}`);
     } else {
-      reasons.push(w.next ? `${w.name} opens at ${iso(w.next.start)}` : `${w.name} has no upcoming window`);
+      reasons.push(w.next ? `${w.name} opens at ${iso(w.next.start)}` : `${w.name} has ${noWindow}`);
     }
   }
   return `outside every window: ${reasons.slice(0, 3).join('; ')}${reasons.length > 3 ? '; …' : ''}`;
@@ -266,7 +270,7 @@ export function desiredStatus(
               type: 'Active',
               status: 'True',
               reason: 'InWindow',
-              message: `open until ${iso(w.current!.end)}`,
+              message: `open ${until(w.current!)}`,
               observedGeneration: w.generation,
             }
           : {
@@ -279,7 +283,7 @@ export function desiredStatus(
                   : w.exclusion
                     ? 'Excluded'
                     : 'OutsideWindow',
-              message: w.next ? `next window opens at ${iso(w.next.start)}` : 'no upcoming window',
+              message: w.next ? `next window opens at ${iso(w.next.start)}` : noWindow,
               observedGeneration: w.generation,
             },
         now,

@@ -1,17 +1,23 @@
 // The schedule engine of a MaintenanceWindow: a pure function of (schedule, duration, time zone, exclusions)
-// and an instant. A window is [start, start + duration) for every start the cron schedule gives in the time
-// zone; overlapping windows merge; exclusions are cut out.
+// and an instant. A window is [start, start + duration) — elapsed time — for every start the cron schedule gives
+// in the time zone; windows that overlap or touch merge into one; exclusions are cut out.
 //
-// Cron semantics are croner's, which follow Vixie cron across DST: a fixed-time schedule whose local time
-// falls in a spring-forward gap starts at the end of the gap, and one whose local time occurs twice in a
-// fall-back overlap starts only at the first; a wildcard-hour schedule simply follows the wall clock (skipped
-// minutes do not run, repeated ones run twice). croner is kept small and current, handles IANA zones through
-// Intl, and parses the 5-field syntax plus the @daily-style macros (why croner: ARCHITECTURE.md).
-import { Cron } from 'croner';
+// Starts follow Vixie cron across DST changes (cron.ts has the field rule):
+// - a fixed-time schedule (minute and hour fields not starting with `*`, e.g. "30 2 * * *", "0 1-3 * * *",
+//   "30 2,14 * * *"): a time skipped by a spring-forward change starts at the end of the gap (03:00 for 02:30 in
+//   Berlin); a time repeated by a fall-back change starts at its first occurrence only;
+// - a wall-clock schedule (minute or hour field starting with `*`, e.g. "15 * * * *", "*/10 2 * * *"): it runs
+//   by the wall clock — skipped times do not start, repeated times start twice.
+import { type Cron, CronError, CYCLE_MS, neverFires, nextWall, parseCron, prevWall } from './cron.ts';
+import { type Zone, zone, zoneProblem } from './zone.ts';
 
 export interface Interval {
   start: number;
   end: number;
+  /** The window goes on past `end`: merging stopped at MERGE_HORIZON_MS (a window that never closes). */
+  openEnd?: boolean;
+  /** The window began before `start`: merging back stopped at MERGE_HORIZON_MS. */
+  openStart?: boolean;
 }
 
 export interface Exclusion extends Interval {
@@ -35,91 +41,130 @@ export class ScheduleError extends Error {
   }
 }
 
-const MACROS: Record<string, string> = {
-  '@yearly': '0 0 1 1 *',
-  '@annually': '0 0 1 1 *',
-  '@monthly': '0 0 1 * *',
-  '@weekly': '0 0 * * 0',
-  '@daily': '0 0 * * *',
-  '@midnight': '0 0 * * *',
-  '@hourly': '0 * * * *',
-};
-
-/**
- * Max merge steps when walking overlapping windows; beyond it a window counts as "at least this long". Bounds the
- * CPU an always-open chain costs (each step is a cron look-up in the zone, ~0.2 ms): 200 steps ≈ 50 ms, paid once
- * per window boundary (evaluate.ts caches), not per pass. 2,000 cost 0.4–0.85 s per evaluation.
- */
-const MAX_STEPS = 200;
-/** How far nextWindow looks ahead. */
-export const LOOKAHEAD_MS = 2 * 366 * 24 * 3600 * 1000;
-
-const zoneValidity = new Map<string, boolean>();
+const MIN = 60_000;
+const DAY = 86_400_000;
+/** More than any DST change (the largest, Antarctica/Troll's, is 2 h): bounds where a wall time's instants lie. */
+const SHIFT = 3 * 3_600_000;
+/** How far a merged window is followed each way; beyond it, it is reported as open past its end. */
+export const MERGE_HORIZON_MS = 35 * DAY;
+/** How far starts are searched: the 400-year Gregorian cycle, after which dates and weekdays repeat. */
+export const SEARCH_HORIZON_MS = CYCLE_MS + 2 * DAY;
+/** How far nextWindow follows a window that never closes, looking for the end of an exclusion. */
+export const CONTINUE_HORIZON_MS = 400 * DAY;
+export const SEARCH_HORIZON_TEXT = '400 years';
 
 export function isValidTimeZone(tz: string): boolean {
-  let ok = zoneValidity.get(tz);
-  if (ok === undefined) {
-    try {
-      new Intl.DateTimeFormat('en-US', { timeZone: tz });
-      ok = true;
-    } catch {
-      ok = false;
-    }
-    if (zoneValidity.size < 1000) zoneValidity.set(tz, ok);
-  }
-  return ok;
-}
-
-export function expandMacro(schedule: string): string {
-  const s = schedule.trim();
-  return MACROS[s.toLowerCase()] ?? s;
+  return zoneProblem(tz) === undefined;
 }
 
 export class Schedule {
   private readonly cron: Cron;
+  private readonly zone: Zone;
   readonly exclusions: Exclusion[];
+  /** The exclusions merged into disjoint intervals, in order. */
+  private readonly blocked: Interval[];
 
   constructor(readonly spec: ScheduleSpec) {
-    if (!isValidTimeZone(spec.timeZone)) {
-      throw new ScheduleError(
-        'spec.timeZone',
-        `"${spec.timeZone}" is not an IANA time zone (e.g. Europe/Berlin, UTC)`,
-      );
-    }
-    const pattern = expandMacro(spec.schedule);
-    if (pattern.startsWith('@')) {
-      throw new ScheduleError(
-        'spec.schedule',
-        `unknown macro "${spec.schedule}"; use ${Object.keys(MACROS).join(', ')}`,
-      );
-    }
+    const zp = zoneProblem(spec.timeZone);
+    if (zp) throw new ScheduleError('spec.timeZone', zp);
     try {
-      this.cron = new Cron(pattern, { timezone: spec.timeZone, mode: '5-part', paused: true });
+      this.cron = parseCron(spec.schedule);
     } catch (err) {
+      if (err instanceof CronError) throw new ScheduleError('spec.schedule', err.message);
+      throw err;
+    }
+    const never = neverFires(this.cron);
+    if (never) {
       throw new ScheduleError(
         'spec.schedule',
-        `"${spec.schedule}" is not a 5-field cron schedule (minute hour day-of-month month day-of-week): ${(err as Error).message}`,
+        `${never}; check the day-of-month and month fields (e.g. "0 0 28-31 2 *" for the end of February)`,
       );
     }
     if (!(spec.durationMs > 0)) throw new ScheduleError('spec.duration', 'must be longer than 0');
+    this.zone = zone(spec.timeZone);
     this.exclusions = [...(spec.exclusions ?? [])].sort((a, b) => a.start - b.start);
     for (const [i, e] of this.exclusions.entries()) {
       if (!(e.end > e.start)) throw new ScheduleError(`spec.exclusions[${i}]`, 'end must be after start');
     }
+    this.blocked = [];
+    for (const e of this.exclusions) {
+      const last = this.blocked[this.blocked.length - 1];
+      if (last && e.start <= last.end) last.end = Math.max(last.end, e.end);
+      else this.blocked.push({ start: e.start, end: e.end });
+    }
   }
 
-  /** The latest window start at or before t. */
-  private startAtOrBefore(t: number): number | undefined {
-    // previousRuns counts runs earlier in the same second as the reference; step one second past t.
-    const runs = this.cron.previousRuns(1, new Date(Math.floor(t / 1000) * 1000 + 1000));
-    const s = runs[0]?.getTime();
-    if (s !== undefined && s <= t) return s;
-    const more = this.cron.previousRuns(2, new Date(Math.floor(t / 1000) * 1000 + 1000));
-    return more.find((d) => d.getTime() <= t)?.getTime();
+  /** The window starts the wall minute w gives, by Vixie's DST rules. */
+  private startsFor(w: number): number[] {
+    const { at, gapEnd } = this.zone.instants(w);
+    if (at.length === 0) return this.cron.wallClock || gapEnd === undefined ? [] : [gapEnd];
+    return this.cron.wallClock ? at : [at[0]!];
   }
 
-  private startAfter(t: number): number | undefined {
-    return this.cron.nextRun(new Date(t))?.getTime();
+  private nearTransition(t: number): boolean {
+    return this.zone.transitionsBetween(t - DAY, t + DAY).length > 0;
+  }
+
+  /** The first start after t (strictly), within SEARCH_HORIZON_MS. */
+  startAfter(t: number): number | undefined {
+    const wt = this.zone.wall(t);
+    let from = wt;
+    if (!this.nearTransition(t)) {
+      // Away from offset changes, wall time and instants run in step: the first matching wall minute after t
+      // is the answer unless it lands near a change itself.
+      const w = nextWall(this.cron, wt + 1, wt + SEARCH_HORIZON_MS);
+      if (w === undefined) return undefined;
+      const s = this.startsFor(w);
+      if (s.length === 1 && s[0]! > t && !this.nearTransition(s[0]!)) return s[0];
+      from = w;
+    }
+    // Near a change: scan wall minutes from SHIFT before; stop once later minutes cannot give an earlier start.
+    let best: number | undefined;
+    let cursor = from - SHIFT;
+    const limit = wt + SEARCH_HORIZON_MS;
+    for (;;) {
+      const w = nextWall(this.cron, cursor, limit);
+      if (w === undefined) return best;
+      if (best !== undefined && w > this.zone.wall(best) + SHIFT) return best;
+      for (const s of this.startsFor(w)) if (s > t && (best === undefined || s < best)) best = s;
+      cursor = w + MIN;
+    }
+  }
+
+  /** The last start at or before t, within SEARCH_HORIZON_MS. */
+  startAtOrBefore(t: number): number | undefined {
+    const wt = this.zone.wall(t);
+    let from = wt;
+    if (!this.nearTransition(t)) {
+      const w = prevWall(this.cron, wt, wt - SEARCH_HORIZON_MS);
+      if (w === undefined) return undefined;
+      const s = this.startsFor(w);
+      if (s.length === 1 && s[0]! <= t && !this.nearTransition(s[0]!)) return s[0];
+      from = w;
+    }
+    let best: number | undefined;
+    let cursor = from + SHIFT;
+    const limit = wt - SEARCH_HORIZON_MS;
+    for (;;) {
+      const w = prevWall(this.cron, cursor, limit);
+      if (w === undefined) return best;
+      if (best !== undefined && w < this.zone.wall(best) - SHIFT) return best;
+      for (const s of this.startsFor(w)) if (s <= t && (best === undefined || s > best)) best = s;
+      cursor = w - MIN;
+    }
+  }
+
+  /** The end of the merged window that the start s begins (windows that overlap or touch merge). */
+  private mergeForward(s: number): { end: number; openEnd: boolean } {
+    const d = this.spec.durationMs;
+    let end = s + d;
+    while (end - s <= MERGE_HORIZON_MS) {
+      // The latest start at or before the current end extends the window furthest.
+      const q = this.startAtOrBefore(end);
+      if (q === undefined || q + d <= end) return { end, openEnd: false };
+      end = q + d;
+    }
+    return { end, openEnd: true };
   }
 
   /** The merged raw window (exclusions not yet cut out) that contains t, if any. */
@@ -128,38 +173,40 @@ export class Schedule {
     const s = this.startAtOrBefore(t);
     if (s === undefined || t >= s + d) return undefined;
     let start = s;
-    for (let i = 0; i < MAX_STEPS; i++) {
-      const prev = this.startAtOrBefore(start - 1);
-      if (prev === undefined || prev + d < start) break;
-      start = prev;
+    let openStart = false;
+    for (;;) {
+      if (s - start > MERGE_HORIZON_MS) {
+        openStart = true;
+        break;
+      }
+      // The earliest start within one duration before the current start reaches it.
+      const p = this.startAfter(start - d - 1);
+      if (p === undefined || p >= start) break;
+      start = p;
     }
-    return { start, end: this.mergeForward(s + d) };
-  }
-
-  private mergeForward(end: number): number {
-    let e = end;
-    for (let i = 0; i < MAX_STEPS; i++) {
-      const next = this.startAfter(e - 1);
-      if (next === undefined || next > e) break;
-      e = Math.max(e, next + this.spec.durationMs);
-    }
-    return e;
+    const { end, openEnd } = this.mergeForward(s);
+    return { start, end, ...(openEnd ? { openEnd } : {}), ...(openStart ? { openStart } : {}) };
   }
 
   /** Cuts the exclusions out of one interval. */
   private cut(w: Interval): Interval[] {
-    let pieces: Interval[] = [w];
-    for (const x of this.exclusions) {
-      if (x.end <= w.start || x.start >= w.end) continue;
-      pieces = pieces.flatMap((p) => {
-        if (x.end <= p.start || x.start >= p.end) return [p];
-        const out: Interval[] = [];
-        if (x.start > p.start) out.push({ start: p.start, end: x.start });
-        if (x.end < p.end) out.push({ start: x.end, end: p.end });
-        return out;
-      });
+    const out: Interval[] = [];
+    let from = w.start;
+    const openStart = w.openStart ? { openStart: true } : {};
+    for (const x of this.blocked) {
+      if (x.end <= from) continue;
+      if (x.start >= w.end) break;
+      if (x.start > from) out.push({ start: from, end: x.start, ...(from === w.start ? openStart : {}) });
+      from = x.end;
+      if (from >= w.end) return out;
     }
-    return pieces;
+    out.push({
+      start: from,
+      end: w.end,
+      ...(w.openEnd ? { openEnd: true } : {}),
+      ...(from === w.start ? openStart : {}),
+    });
+    return out;
   }
 
   /** The exclusion covering t, if any (for status and reasons). */
@@ -178,23 +225,55 @@ export class Schedule {
     return this.cut(raw).find((p) => p.start <= t && t < p.end);
   }
 
-  /** The next active interval that starts after t (exclusions cut out), within LOOKAHEAD_MS. */
+  /**
+   * The next active interval that starts after t (exclusions cut out), or undefined when there is none within
+   * SEARCH_HORIZON_MS — or, for a window that never closes, none within CONTINUE_HORIZON_MS.
+   */
   nextWindow(t: number): Interval | undefined {
-    // The rest of the current raw window may hold a later piece (after an exclusion).
-    const raw = this.rawWindowAt(t);
-    if (raw) {
-      const later = this.cut(raw).find((p) => p.start > t);
-      if (later) return later;
-    }
-    let from = raw ? raw.end - 1 : t;
-    for (let i = 0; i < MAX_STEPS; i++) {
+    const d = this.spec.durationMs;
+    let from = t;
+    let raw = this.rawWindowAt(t);
+    for (;;) {
+      if (raw) {
+        const later = this.continued(raw, t);
+        if (later !== 'closed') return later;
+        from = raw.end - 1;
+      }
       const s = this.startAfter(from);
-      if (s === undefined || s - t > LOOKAHEAD_MS) return undefined;
-      const w = { start: s, end: this.mergeForward(s + this.spec.durationMs) };
+      if (s === undefined || s - t > SEARCH_HORIZON_MS) return undefined;
+      const { end, openEnd } = this.mergeForward(s);
+      const w: Interval = { start: s, end, ...(openEnd ? { openEnd } : {}) };
       const piece = this.cut(w).find((p) => p.start > t);
       if (piece) return piece;
-      from = w.end - 1;
+      if (openEnd) {
+        raw = w;
+        continue;
+      }
+      raw = undefined;
+      // Wholly excluded: no window starting before the exclusion's end minus a duration can reach past it.
+      const x = this.blocked.find((b) => b.start <= s && s < b.end);
+      from = Math.max(w.end - 1, x ? x.end - d - 1 : w.end - 1);
     }
-    return undefined;
+  }
+
+  /**
+   * The first piece after t of the merged window raw and of its continuation past the merge horizon; 'closed'
+   * when the window closes with no piece after t (search for the next start), undefined when it stays open past
+   * CONTINUE_HORIZON_MS.
+   */
+  private continued(raw: Interval, t: number): Interval | undefined | 'closed' {
+    const d = this.spec.durationMs;
+    let w = raw;
+    for (;;) {
+      const later = this.cut(w).find((p) => p.start > t && p.start > (w === raw ? t : w.start));
+      if (later) return later;
+      if (!w.openEnd) return 'closed';
+      if (w.end - t > CONTINUE_HORIZON_MS) return undefined;
+      const c = this.startAtOrBefore(w.end);
+      if (c === undefined || c + d <= w.end) return 'closed';
+      const { end, openEnd } = this.mergeForward(c);
+      // A piece starting exactly at w.end continues one already seen; only a later start is a next window.
+      w = { start: w.end, end, ...(openEnd ? { openEnd } : {}) };
+    }
   }
 }

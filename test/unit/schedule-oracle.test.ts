@@ -1,7 +1,9 @@
 // The schedule engine against a brute-force minute-by-minute oracle over the whole (leap) year 2028, in zones
-// with DST both ways, a 30-minute DST shift (Lord Howe) and a half-hour offset without DST (Kolkata).
-// The oracle computes local wall-clock time from Intl offsets and applies Vixie-cron rules itself; it shares
-// no code with the engine or croner.
+// with DST both ways, a 30-minute DST shift (Lord Howe), a DST change at 02:45 with a +12:45 offset (Chatham) and
+// a half-hour offset without DST (Kolkata).
+// The oracle computes local wall-clock time from Intl offsets and applies the documented rules itself (Vixie
+// cron's DST handling by the "field starts with *" rule, its day-of-month/day-of-week rule, elapsed durations,
+// merged overlaps); it shares no code with the engine.
 import { describe, expect, it } from 'vitest';
 import { type Interval, Schedule } from '../../operator/windows/schedule.ts';
 
@@ -85,18 +87,11 @@ function oracleStarts(schedule: string, tz: string): number[] {
   const DOM = field(dom, 1, 31);
   const MON = field(mon, 1, 12);
   const DOW = field(dow, 0, 7);
-  const domStar = dom === '*';
-  const dowStar = dow === '*';
-  const wildHour = h === '*';
+  // Vixie: a field "is *" when its text starts with '*'; then both day fields must match, else either.
+  const daysAnd = dom.startsWith('*') || dow.startsWith('*');
+  const wildHour = mi.startsWith('*') || h.startsWith('*');
   const dayOk = (l: { dom: number; month: number; dow: number }) =>
-    MON.has(l.month) &&
-    (domStar && dowStar
-      ? true
-      : domStar
-        ? DOW.has(l.dow)
-        : dowStar
-          ? DOM.has(l.dom)
-          : DOM.has(l.dom) || DOW.has(l.dow));
+    MON.has(l.month) && (daysAnd ? DOM.has(l.dom) && DOW.has(l.dow) : DOM.has(l.dom) || DOW.has(l.dow));
   const matches = (l: Omit<Local, 'key' | 'abs'>) => M.has(l.minute) && H.has(l.hour) && dayOk(l);
   const ls = locals(tz);
   const starts: number[] = [];
@@ -154,7 +149,8 @@ function engineActive(s: Schedule): Uint8Array {
   while (w && w.start < YEAR_END && guard++ < 100_000) {
     for (let t = Math.max(w.start, YEAR_START); t < Math.min(w.end, YEAR_END); t += MIN)
       active[(t - YEAR_START) / MIN] = 1;
-    w = s.nextWindow(w.end - 1);
+    // A window that never closes is reported up to the merge horizon: continue from there.
+    w = w.openEnd ? s.currentWindow(w.end) : s.nextWindow(w.end - 1);
   }
   return active;
 }
@@ -167,7 +163,57 @@ function firstDiff(a: Uint8Array, b: Uint8Array): string | undefined {
   return undefined;
 }
 
-const ZONES = ['Europe/Berlin', 'America/New_York', 'Australia/Lord_Howe', 'Asia/Kolkata', 'UTC'];
+/** The run of equal values around index i: [first, end) in minutes from YEAR_START. */
+function runAround(a: Uint8Array, i: number): [number, number] {
+  let lo = i;
+  while (lo > 0 && a[lo - 1] === a[i]) lo--;
+  let hi = i;
+  while (hi < a.length && a[hi] === a[i]) hi++;
+  return [lo, hi];
+}
+
+/** Besides active minute by minute: each window's reported start and end, and the next window's start. */
+function checkBounds(s: Schedule, oracle: Uint8Array, probes: number[]): void {
+  const at = (i: number) => new Date(YEAR_START + i * MIN).toISOString();
+  for (const i of probes) {
+    const t = YEAR_START + i * MIN + 30_000;
+    const [lo, hi] = runAround(oracle, i);
+    if (oracle[i] === 1) {
+      const w = s.currentWindow(t)!;
+      if (w.openStart) {
+        if (lo > 0)
+          expect(lo * MIN, `window at ${at(i)} began before its start`).toBeLessThanOrEqual(
+            w.start - YEAR_START,
+          );
+      } else if (lo > 0)
+        expect(at((w.start - YEAR_START) / MIN), `start of the window at ${at(i)}`).toBe(at(lo));
+      if (w.openEnd)
+        expect(hi * MIN, `window at ${at(i)} is open past its end`).toBeGreaterThanOrEqual(
+          w.end - YEAR_START,
+        );
+      else if (hi < oracle.length)
+        expect(at((w.end - YEAR_START) / MIN), `end of the window at ${at(i)}`).toBe(at(hi));
+    }
+    // The next window: the first rising edge after t.
+    let r = oracle[i] === 1 ? hi : lo;
+    if (oracle[i] === 1) {
+      while (r < oracle.length && oracle[r] === 0) r++;
+    } else r = hi;
+    const next = s.nextWindow(t);
+    if (r < oracle.length && !(oracle[i] === 1 && hi === oracle.length)) {
+      expect(next && at((next.start - YEAR_START) / MIN), `next window after ${at(i)}`).toBe(at(r));
+    }
+  }
+}
+
+const ZONES = [
+  'Europe/Berlin',
+  'America/New_York',
+  'Australia/Lord_Howe',
+  'Pacific/Chatham',
+  'Asia/Kolkata',
+  'UTC',
+];
 const CASES: Array<{ schedule: string; hours: number; note: string }> = [
   { schedule: '30 2 * * *', hours: 2, note: 'daily inside the DST hour (gap in spring, overlap in fall)' },
   { schedule: '0 22 * * 1-5', hours: 4, note: 'weeknights crossing midnight' },
@@ -175,6 +221,16 @@ const CASES: Array<{ schedule: string; hours: number; note: string }> = [
   { schedule: '0 3 29 2 *', hours: 6, note: 'leap day' },
   { schedule: '0 23 31 * *', hours: 3, note: 'month ends (only months with a 31st)' },
   { schedule: '0 1 * * 0', hours: 30, note: 'weekly, 30 h: longer than a day' },
+  { schedule: '0 0,2 * * *', hours: 3, note: 'overlapping starts merge forward' },
+  { schedule: '0 21,23 * * *', hours: 3, note: 'overlap across midnight' },
+  { schedule: '30 2,14 * * *', hours: 0.5, note: 'a list in the hour field is fixed-time across DST' },
+  { schedule: '0 1-3 * * *', hours: 0.5, note: 'a range in the hour field is fixed-time across DST' },
+  { schedule: '45 1-3 * * *', hours: 0.25, note: "around Chatham's 02:45 change" },
+  { schedule: '*/20 2 * * *', hours: 0.25, note: 'a stepped minute wildcard follows the wall clock' },
+  { schedule: '0 0 */2 * 1', hours: 5, note: 'day-of-month starting with *: both day fields must match' },
+  { schedule: '0 4 1,15 * 5', hours: 2, note: 'both day fields restricted: either may match' },
+  { schedule: '0 */4 * * *', hours: 5, note: 'never closes' },
+  { schedule: '0 12 * * *', hours: 25, note: 'never closes (longer than the period)' },
 ];
 
 describe('schedule engine vs a brute-force oracle, minute by minute over 2028', () => {
@@ -201,6 +257,7 @@ describe('schedule engine vs a brute-force oracle, minute by minute over 2028', 
             expect(s.isActive(t), new Date(t).toISOString()).toBe(oracle[i] === 1);
           }
         }
+        checkBounds(s, oracle, probes.filter((_, k) => k % 3 === 0).slice(0, 600));
       });
     }
   }
