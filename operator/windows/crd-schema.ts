@@ -4,6 +4,9 @@
 import { z } from 'zod';
 import { MaintenanceWindowResource } from '../protocol.ts';
 import { parseDuration } from '../util/duration.ts';
+import { CRON_HELP, CRON_PATTERN, CronError, parseCron } from './cron.ts';
+import { ZONE_HELP, zoneProblem } from './zone.ts';
+import { CANONICAL_ZONES, LINK_ZONES } from './zones.ts';
 
 export const MIN_DURATION_MS = 60_000;
 export const MAX_DURATION_MS = 31 * 24 * 3_600_000;
@@ -67,12 +70,24 @@ export const maintenanceWindowSpecSchema = z.object({
     .trim()
     .min(1, 'must not be empty')
     .max(128)
-    .refine(
-      (s) => s.startsWith('@') || s.split(' ').filter((f) => f !== '').length === 5,
-      'must have 5 fields (minute hour day-of-month month day-of-week) or be a macro like @daily',
-    ),
+    .superRefine((s, ctx) => {
+      try {
+        parseCron(s);
+      } catch (err) {
+        if (!(err instanceof CronError)) throw err;
+        ctx.addIssue({ code: 'custom', message: err.message });
+      }
+    }),
   duration: durationText,
-  timeZone: z.string().min(1).max(64).default('UTC'),
+  timeZone: z
+    .string()
+    .min(1)
+    .max(64)
+    .default('UTC')
+    .superRefine((s, ctx) => {
+      const problem = zoneProblem(s);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }),
   nodeSelector: labelSelectorSchema.optional(),
   maxConcurrent: maxConcurrentSchema.optional(),
   exclusions: z.array(exclusionSchema).max(100).optional(),
@@ -111,10 +126,14 @@ export type MaintenanceWindowStatus = z.output<typeof maintenanceWindowStatusSch
 const CEL: Record<string, Array<{ rule: string; message: string }>> = {
   'spec.schedule': [
     { rule: "self.trim() != ''", message: 'schedule must not be empty' },
+    // The same grammar the controller parses with (cron.ts); a range running backwards and a schedule that can
+    // never fire pass here and are marked Valid=False by the controller, with an Event.
+    { rule: `self.matches(r'(?i)${CRON_PATTERN}')`, message: `schedule must be ${CRON_HELP}` },
+  ],
+  'spec.timeZone': [
     {
-      rule: "self.startsWith('@') || self.trim().split(' ').filter(f, f != '').size() == 5",
-      message:
-        'schedule must have 5 fields (minute hour day-of-month month day-of-week) or be a macro like @daily',
+      rule: `self in ${JSON.stringify([...CANONICAL_ZONES, ...LINK_ZONES])}`,
+      message: `timeZone must be ${ZONE_HELP}`,
     },
   ],
   'spec.duration': [

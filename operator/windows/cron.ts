@@ -279,7 +279,7 @@ export function prevWall(c: Cron, at: number, since: number): number | undefined
       const mod = (t - dayStart) / MIN;
       let h = Math.floor(mod / 60);
       let m = mod % 60;
-      let hh = c.prevHour[h]!;
+      const hh = c.prevHour[h]!;
       if (hh !== h) {
         h = hh;
         m = 59;

@@ -8,7 +8,7 @@ import { needsReboot } from '../domain/node.ts';
 import { fromObject, matches, type Requirement } from '../kube/selector.ts';
 import { parseDuration } from '../util/duration.ts';
 import { type MaintenanceWindowStatus, maintenanceWindowSpecSchema } from './crd-schema.ts';
-import { type Exclusion, type Interval, SEARCH_HORIZON_TEXT, Schedule } from './schedule.ts';
+import { type Exclusion, type Interval, Schedule, SEARCH_HORIZON_TEXT } from './schedule.ts';
 
 export interface WindowObject {
   metadata: { name: string; generation?: number; uid?: string; resourceVersion?: string };

@@ -102,7 +102,7 @@ export class Schedule {
   }
 
   private nearTransition(t: number): boolean {
-    return this.zone.transitionsBetween(t - DAY, t + DAY).length > 0;
+    return this.zone.hasTransitionBetween(t - DAY, t + DAY);
   }
 
   /** The first start after t (strictly), within SEARCH_HORIZON_MS. */

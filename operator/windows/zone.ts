@@ -31,13 +31,27 @@ export interface Transition {
 export class Zone {
   private readonly fmt: Intl.DateTimeFormat;
   private readonly years = new Map<number, Transition[]>();
+  /** The offset at the start of each year whose transitions are known. */
+  private readonly yearOffsets = new Map<number, number>();
 
   constructor(readonly name: string) {
     this.fmt = new Intl.DateTimeFormat('en-US', { timeZone: name, timeZoneName: 'longOffset' });
   }
 
-  /** Local time minus UTC, in ms. */
+  /** Local time minus UTC, in ms: from the year's transitions once known (an Intl call costs microseconds). */
   offsetAt(t: number): number {
+    const y = new Date(t).getUTCFullYear();
+    const trs = this.years.get(y);
+    if (!trs) return this.intlOffset(t);
+    let off = this.yearOffsets.get(y)!;
+    for (const tr of trs) {
+      if (tr.at > t) break;
+      off = tr.after;
+    }
+    return off;
+  }
+
+  private intlOffset(t: number): number {
     const part = this.fmt.formatToParts(t).find((p) => p.type === 'timeZoneName')?.value ?? 'GMT';
     const m = /GMT([+-])(\d{2}):(\d{2})/.exec(part);
     if (!m) return 0;
@@ -60,26 +74,39 @@ export class Zone {
     const to = Date.UTC(year + 1, 0, 1);
     const out: Transition[] = [];
     let p = from - 2 * DAY;
-    let po = this.offsetAt(p);
+    let po = this.intlOffset(p);
     while (p < to) {
       const q = p + 2 * DAY;
-      const qo = this.offsetAt(q);
+      const qo = this.intlOffset(q);
       if (qo !== po) {
         let lo = p;
         let hi = q;
         while (hi - lo > MIN) {
           const mid = Math.floor((lo + hi) / 2 / MIN) * MIN;
-          if (this.offsetAt(mid) === po) lo = mid;
+          if (this.intlOffset(mid) === po) lo = mid;
           else hi = mid;
         }
-        if (hi >= from && hi < to) out.push({ at: hi, before: po, after: this.offsetAt(hi) });
+        if (hi >= from && hi < to) out.push({ at: hi, before: po, after: this.intlOffset(hi) });
       }
       p = q;
       po = qo;
     }
-    if (this.years.size > 1000) this.years.clear();
+    if (this.years.size > 1000) {
+      this.years.clear();
+      this.yearOffsets.clear();
+    }
+    this.yearOffsets.set(year, this.intlOffset(from));
     this.years.set(year, out);
     return out;
+  }
+
+  /** Whether a transition falls in [from, to). */
+  hasTransitionBetween(from: number, to: number): boolean {
+    const y1 = new Date(to).getUTCFullYear();
+    for (let y = new Date(from).getUTCFullYear(); y <= y1; y++) {
+      for (const tr of this.transitionsOf(y)) if (tr.at >= from && tr.at < to) return true;
+    }
+    return false;
   }
 
   /** Transitions with from ≤ at < to, in order. */

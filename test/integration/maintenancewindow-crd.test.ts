@@ -40,6 +40,8 @@ describe('MaintenanceWindow admission', () => {
       } else {
         expect(res.status).not.toBe(0);
         expect(res.stderr).toContain(c.rejectedFor);
+        // Schedule and zone errors say what is valid, with an example.
+        if (/schedule|timeZone/.test(c.rejectedFor)) expect(res.stderr).toMatch(/e\.g\.|such as/);
       }
     });
   }
