@@ -97,6 +97,9 @@ export interface Cron {
   readonly prevMinute: Int8Array;
   readonly nextHour: Int8Array;
   readonly prevHour: Int8Array;
+  /** The first minute ≥ m the cron does not name, or -1; the last ≤ m. */
+  readonly nextUnsetMinute: Int8Array;
+  readonly prevUnsetMinute: Int8Array;
 }
 
 function parseValue(f: FieldSpec, s: string): number {
@@ -190,6 +193,14 @@ export function parseCron(text: string): Cron {
     prevMinute: prevTable(minutes, 60),
     nextHour: nextTable(hours, 24),
     prevHour: prevTable(hours, 24),
+    nextUnsetMinute: nextTable(
+      minutes.map((v) => !v),
+      60,
+    ),
+    prevUnsetMinute: prevTable(
+      minutes.map((v) => !v),
+      60,
+    ),
   };
 }
 
@@ -297,4 +308,43 @@ export function prevWall(c: Cron, at: number, since: number): number | undefined
     t = dayStart - MIN;
   }
   return undefined;
+}
+
+/**
+ * The first wall minute ≥ from that the cron does not name (capped at until): the end of a run of consecutive
+ * matching minutes, so a wall-clock window of "* 22-23 * * *" merges in one step instead of 120.
+ */
+export function nextUnmatchedWall(c: Cron, from: number, until: number): number {
+  let t = Math.ceil(from / MIN) * MIN;
+  while (t < until) {
+    const dayStart = Math.floor(t / DAY) * DAY;
+    if (dayMatches(c, dayStart) !== true) return t;
+    let h = Math.floor((t - dayStart) / 3_600_000);
+    let m = Math.floor((t - dayStart) / MIN) % 60;
+    for (; h < 24; h++, m = 0) {
+      if (!c.hours[h]) return dayStart + h * 3_600_000;
+      const u = c.nextUnsetMinute[m]!;
+      if (u >= 0) return dayStart + (h * 60 + u) * MIN;
+    }
+    t = dayStart + DAY;
+  }
+  return until;
+}
+
+/** The last wall minute ≤ at that the cron does not name (capped at since). */
+export function prevUnmatchedWall(c: Cron, at: number, since: number): number {
+  let t = Math.floor(at / MIN) * MIN;
+  while (t > since) {
+    const dayStart = Math.floor(t / DAY) * DAY;
+    if (dayMatches(c, dayStart) !== true) return t;
+    let h = Math.floor((t - dayStart) / 3_600_000);
+    let m = Math.floor((t - dayStart) / MIN) % 60;
+    for (; h >= 0; h--, m = 59) {
+      if (!c.hours[h]) return dayStart + (h * 60 + 59) * MIN;
+      const u = c.prevUnsetMinute[m]!;
+      if (u >= 0) return dayStart + (h * 60 + u) * MIN;
+    }
+    t = dayStart - MIN;
+  }
+  return since;
 }

@@ -167,14 +167,16 @@ function gateFor(selecting: EvaluatedWindow[], policy: WindowPolicy, now: number
   if (selecting.length === 0) return 'no MaintenanceWindow selects this node';
   const invalid = selecting.find((w) => !w.valid);
   if (invalid) return `MaintenanceWindow ${invalid.name} is invalid (fails closed): ${invalid.invalidReason}`;
+  const usable = selecting.filter((w) => !w.suspended);
+  const end = mergedEnd(usable, now);
+  if (end !== undefined && end - now > policy.endMarginMs) return undefined;
   const reasons: string[] = [];
+  if (end !== undefined) reasons.push(`the window closes at ${iso(end)}, within the end margin`);
   for (const w of selecting) {
     if (w.suspended) {
       reasons.push(`${w.name} is suspended`);
-    } else if (w.active && w.current) {
-      const left = w.current.end - now;
-      if (left > policy.endMarginMs) return undefined;
-      reasons.push(`${w.name} closes at ${iso(w.current.end)}, within the end margin`);
+    } else if (w.active) {
+      continue;
     } else if (w.exclusion) {
       reasons.push(`${w.name} is in exclusion "${w.exclusion.reason ?? ''}" until ${iso(w.exclusion.end)}`);
     } else {
@@ -182,6 +184,29 @@ function gateFor(selecting: EvaluatedWindow[], policy: WindowPolicy, now: number
     }
   }
   return `outside every window: ${reasons.slice(0, 3).join('; ')}${reasons.length > 3 ? '; …' : ''}`;
+}
+
+/**
+ * When the open windows close, taken together: windows of different objects that overlap or touch count as one
+ * for the end margin (a kured window migrated into several objects, or two teams' windows back to back).
+ */
+function mergedEnd(windows: EvaluatedWindow[], now: number): number | undefined {
+  let end: number | undefined;
+  for (const w of windows)
+    if (w.active && w.current && w.current.start <= now) end = Math.max(end ?? 0, w.current.end);
+  if (end === undefined) return undefined;
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const w of windows) {
+      for (const iv of [w.current, w.next]) {
+        if (iv && iv.start <= end && iv.end > end) {
+          end = iv.end;
+          changed = true;
+        }
+      }
+    }
+  }
+  return end;
 }
 
 /** One budget per valid window with maxConcurrent, over the nodes it selects (percentages of those). */

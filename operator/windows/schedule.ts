@@ -8,7 +8,17 @@
 //   Berlin); a time repeated by a fall-back change starts at its first occurrence only;
 // - a wall-clock schedule (minute or hour field starting with `*`, e.g. "15 * * * *", "*/10 2 * * *"): it runs
 //   by the wall clock — skipped times do not start, repeated times start twice.
-import { type Cron, CronError, CYCLE_MS, neverFires, nextWall, parseCron, prevWall } from './cron.ts';
+import {
+  type Cron,
+  CronError,
+  CYCLE_MS,
+  neverFires,
+  nextUnmatchedWall,
+  nextWall,
+  parseCron,
+  prevUnmatchedWall,
+  prevWall,
+} from './cron.ts';
 import { type Zone, zone, zoneProblem } from './zone.ts';
 
 export interface Interval {
@@ -154,11 +164,41 @@ export class Schedule {
     }
   }
 
+  /**
+   * Where a merged window that reaches `end` reaches at least, when every wall minute from end on starts a
+   * window (a run like the minutes of "* 22-23 * * *"): one step to the run's last minute plus a duration.
+   * Only away from offset changes, where wall minutes and instants run in step; else end unchanged.
+   */
+  private skipRunForward(end: number): number {
+    if (end % MIN !== 0) return end;
+    const w = this.zone.wall(end);
+    const r = nextUnmatchedWall(this.cron, w, w + MERGE_HORIZON_MS);
+    if (r <= w + MIN) return end;
+    // Instants follow wall minutes one to one up to the next offset change; the run is cut there.
+    let last = end + (r - MIN - w);
+    const tr = this.zone.transitionsBetween(end + 1, last + 1)[0];
+    if (tr) last = tr.at - MIN;
+    return last > end ? Math.max(end, last + this.spec.durationMs) : end;
+  }
+
+  /** The same backwards: the first minute of the run of starts that ends just before `start`. */
+  private skipRunBack(start: number): number {
+    if (start % MIN !== 0) return start;
+    const w = this.zone.wall(start);
+    const p = prevUnmatchedWall(this.cron, w - MIN, w - MERGE_HORIZON_MS);
+    if (p >= w - 2 * MIN) return start;
+    let first = start - (w - (p + MIN));
+    const trs = this.zone.transitionsBetween(first + 1, start + 1);
+    if (trs.length > 0) first = trs[trs.length - 1]!.at;
+    return Math.min(start, first);
+  }
+
   /** The end of the merged window that the start s begins (windows that overlap or touch merge). */
   private mergeForward(s: number): { end: number; openEnd: boolean } {
     const d = this.spec.durationMs;
     let end = s + d;
     while (end - s <= MERGE_HORIZON_MS) {
+      end = this.skipRunForward(end);
       // The latest start at or before the current end extends the window furthest.
       const q = this.startAtOrBefore(end);
       if (q === undefined || q + d <= end) return { end, openEnd: false };
@@ -179,6 +219,7 @@ export class Schedule {
         openStart = true;
         break;
       }
+      start = this.skipRunBack(start);
       // The earliest start within one duration before the current start reaches it.
       const p = this.startAfter(start - d - 1);
       if (p === undefined || p >= start) break;
