@@ -35,4 +35,6 @@ export const CANONICAL_ZONES: readonly string[] = ${JSON.stringify(['UTC', ...ca
 export const LINK_ZONES: readonly string[] = ${JSON.stringify(aliases)};
 `;
 writeFileSync(new URL('../operator/windows/zones.ts', import.meta.url), out);
-console.log(`operator/windows/zones.ts: ${canonical.length + 1} zones, ${aliases.length} links (tzdata ${version})`);
+console.log(
+  `operator/windows/zones.ts: ${canonical.length + 1} zones, ${aliases.length} links (tzdata ${version})`,
+);
