@@ -96,6 +96,7 @@ export const Metrics = {
   blockedNodes: 'kreboot_blocked_nodes',
   lockHolders: 'kreboot_lock_holders',
   leader: 'kreboot_leader',
+  work: 'kreboot_work',
   oldestPending: 'kreboot_oldest_pending_seconds',
   halted: 'kreboot_rollout_halted',
   phaseAge: 'kreboot_node_phase_age_seconds',

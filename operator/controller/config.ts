@@ -251,6 +251,20 @@ export const controllerOptions = {
     schema: duration(2_000, 100),
     example: '2s',
   },
+  leadership: {
+    flag: 'leadership',
+    help: 'on-demand: hold the leader Lease only while there is work (a node pending or in flight, a halted rollout, a window status to update) and release it when idle, so an idle deployment makes no API requests beyond its watches; always: hold it all the time (default on-demand)',
+    schema: z
+      .enum(['on-demand', 'always'], { error: 'must be "on-demand" or "always"' })
+      .default('on-demand'),
+    example: 'always',
+  },
+  idleRelease: {
+    flag: 'idle-release',
+    help: 'with --leadership=on-demand, how long the leader stays after the last work before it releases the Lease (default 10s)',
+    schema: duration(10_000, 0),
+    example: '1m',
+  },
   resyncPeriod: {
     flag: 'resync-period',
     help: 'reconcile at least this often (default 30s)',

@@ -2,6 +2,7 @@
 // reads naturally and client-go tools understand it. Expiry is judged by how long *this* process has seen the
 // record unchanged (client-go's observedTime), never by comparing another machine's clock with ours.
 import type { Logger } from 'pino';
+import { classify } from '../kube/errors.ts';
 import { microTime } from '../kube/time.ts';
 import { sleep } from '../util/sleep.ts';
 import type { Lease, LeaseClient } from './lease.ts';
@@ -12,6 +13,16 @@ export interface LeaderConfig {
   leaseDurationMs: number;
   renewDeadlineMs: number;
   retryPeriodMs: number;
+}
+
+/** Leadership on demand: campaign only while there is work, release the Lease once idle. */
+export interface LeadershipDemand {
+  /** Whether a leader is needed now (from caches: no request). */
+  wanted(): boolean;
+  /** Resolves once a leader is needed, with why; on abort, with undefined. */
+  waitForWork(signal: AbortSignal): Promise<string | undefined>;
+  /** How long a leader with nothing to do keeps the Lease before releasing it. */
+  idleReleaseMs: number;
 }
 
 export class LeaderElector {
@@ -68,16 +79,30 @@ export class LeaderElector {
 
   /**
    * Campaigns until `signal` aborts. While leading, `onLead(term)` runs; `term` aborts as soon as a renewal
-   * fails past the renew deadline, and the elector goes back to campaigning.
+   * fails past the renew deadline, and the elector goes back to campaigning. With `demand`, it campaigns (and
+   * polls the Lease) only while there is work, and a leader idle for `demand.idleReleaseMs` ends its term and
+   * releases the Lease; the caches' watches wake it when work appears.
    */
-  async run(signal: AbortSignal, onLead: (term: AbortSignal) => void): Promise<void> {
+  async run(
+    signal: AbortSignal,
+    onLead: (term: AbortSignal) => void,
+    demand?: LeadershipDemand,
+  ): Promise<void> {
     const log = this.log.child({ phase: 'leader-election' });
     while (!signal.aborted) {
+      if (demand && !demand.wanted()) {
+        log.info({ reason: 'idle' }, 'nothing to do: not campaigning (watching only)');
+        const why = await demand.waitForWork(signal);
+        if (signal.aborted) break;
+        log.info({ reason: 'work', why }, 'work to do: campaigning');
+      }
       let acquired = false;
       try {
         acquired = await this.tryAcquireOrRenew(signal);
       } catch (err) {
-        if (!signal.aborted)
+        // Two replicas woken by the same watch event race for a released Lease: one write wins, the other
+        // conflicts and finds the winner on its next look.
+        if (!signal.aborted && classify(err) !== 'conflict')
           log.warn({ reason: 'lease-error', err: (err as Error).message }, 'lease call failed');
       }
       if (!acquired) {
@@ -89,9 +114,18 @@ export class LeaderElector {
       log.info({ reason: 'acquired', identity: this.cfg.identity }, 'became the leader');
       onLead(term.signal);
       let lastRenew = Date.now();
+      let idleSince: number | undefined;
+      let idle = false;
       while (!signal.aborted && !term.signal.aborted) {
         await sleep(this.cfg.retryPeriodMs, signal);
         if (signal.aborted) break;
+        if (demand) {
+          if (demand.wanted()) idleSince = undefined;
+          else if (Date.now() - (idleSince ??= Date.now()) >= demand.idleReleaseMs) {
+            idle = true;
+            break;
+          }
+        }
         try {
           if (await this.tryAcquireOrRenew(term.signal)) lastRenew = Date.now();
           else break;
@@ -100,9 +134,13 @@ export class LeaderElector {
         }
         if (Date.now() - lastRenew > this.cfg.renewDeadlineMs) break;
       }
+      // The term ends before the Lease is given up: nothing this replica does outlives its leadership.
       term.abort();
       this.leading = undefined;
-      if (!signal.aborted) log.warn({ reason: 'lost' }, 'lost the leadership; stopped acting');
+      if (idle) {
+        await this.release();
+        log.info({ reason: 'idle' }, 'released the leadership: nothing to do');
+      } else if (!signal.aborted) log.warn({ reason: 'lost' }, 'lost the leadership; stopped acting');
     }
   }
 
@@ -110,6 +148,7 @@ export class LeaderElector {
   async release(): Promise<void> {
     const l = this.lease;
     if (!l) return;
+    this.lease = undefined;
     try {
       const current = await this.leases.get(this.cfg.name);
       if (current?.spec.holderIdentity !== this.cfg.identity) return;

@@ -12,7 +12,7 @@ import { serve, stopServer, untilSignal } from '../runtime/command-runtime.ts';
 import { VERSION } from '../version.ts';
 import { type ControllerConfig, controllerOptions } from './config.ts';
 import { ApiEventSink } from './events.ts';
-import { LeaderElector } from './leader.ts';
+import { LeaderElector, type LeadershipDemand } from './leader.ts';
 import { LeaseClient } from './lease.ts';
 import { type ControllerMetrics, controllerMetrics } from './metrics.ts';
 import { Reconciler } from './reconciler.ts';
@@ -135,15 +135,35 @@ export async function runController(argv: string[]): Promise<number> {
   await reconciler.startCaches(stop.signal);
   synced = true;
 
-  const election = elector.run(stop.signal, (term) => {
-    metrics.leader.set(1);
-    term.addEventListener('abort', () => metrics.leader.set(0), { once: true });
-    void reconciler
-      .run(term)
-      .catch((err: Error) =>
-        log.error({ reason: 'reconciler-crashed', err: err.message }, 'reconciler stopped'),
-      );
-  });
+  const onDemand: LeadershipDemand | undefined =
+    cfg.leadership === 'on-demand'
+      ? {
+          wanted: () => {
+            const d = reconciler.demand();
+            metrics.work.set(d.reason ? 1 : 0);
+            return d.reason !== undefined;
+          },
+          waitForWork: async (signal) => {
+            const why = await reconciler.waitForWork(signal);
+            metrics.work.set(why ? 1 : 0);
+            return why;
+          },
+          idleReleaseMs: cfg.idleRelease,
+        }
+      : undefined;
+  const election = elector.run(
+    stop.signal,
+    (term) => {
+      metrics.leader.set(1);
+      term.addEventListener('abort', () => metrics.leader.set(0), { once: true });
+      void reconciler
+        .run(term)
+        .catch((err: Error) =>
+          log.error({ reason: 'reconciler-crashed', err: err.message }, 'reconciler stopped'),
+        );
+    },
+    onDemand,
+  );
 
   const sig = await untilSignal();
   log.info({ phase: 'stop', reason: sig }, 'stopping');

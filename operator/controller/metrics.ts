@@ -37,6 +37,11 @@ export function controllerMetrics() {
       registers: [registry],
     }),
     leader: new Gauge({ name: Metrics.leader, help: '1 while this replica leads.', registers: [registry] }),
+    work: new Gauge({
+      name: Metrics.work,
+      help: '1 while this replica sees work for a leader (a node pending or in flight, a halted rollout, a window status to write); with --leadership=on-demand no replica leads while it is 0.',
+      registers: [registry],
+    }),
     oldestPending: new Gauge({
       name: Metrics.oldestPending,
       help: 'Age of the longest-waiting reboot request.',

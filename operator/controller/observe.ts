@@ -7,10 +7,11 @@ import { ApiError, type KubeHttp } from '../kube/http.ts';
 import { type Obj, Reflector } from '../kube/reflector.ts';
 import type { fromObject } from '../kube/selector.ts';
 import type { NodeLite } from '../kube/types.ts';
-import { MaintenanceWindowResource } from '../protocol.ts';
+import { Leases, MaintenanceWindowResource } from '../protocol.ts';
 import { throttle } from '../util/trigger.ts';
 import type { WindowObject } from '../windows/evaluate.ts';
 import type { PodLike } from './drain-filters.ts';
+import type { Lease } from './lease.ts';
 import { type SlimPdb, type SlimPod, slimPdb, slimPod } from './slim.ts';
 
 export type NodeObject = NodeLite & NodeLike & { metadata: { uid?: string } };
@@ -28,12 +29,18 @@ export class Observer {
   readonly pods: Reflector<SlimPod>;
   readonly pdbs: Reflector<SlimPdb>;
   readonly windows: Reflector<WindowObject & Obj>;
+  /**
+   * The cluster lock's Lease, watched: a replica that does not lead learns from it (entries, halt) whether a
+   * leader is needed, without polling. The leader still reads it fresh before acting (ClusterLock.refresh).
+   */
+  readonly lockLease: Reflector<Lease & Obj>;
   /** Nodes with a lock entry that the cache does not show (outside --node-selector), from a direct GET. */
   private readonly outside = new Map<string, NodeObject>();
 
   constructor(
     private readonly http: KubeHttp,
     selectors: { nodes: string; windows: string },
+    namespace: string,
     onChange: () => void,
     log: Logger,
   ) {
@@ -55,11 +62,17 @@ export class Observer {
       optional: true,
       query: query(selectors.windows),
     });
+    this.lockLease = new Reflector(
+      http,
+      `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`,
+      onChange,
+      { onError, query: { fieldSelector: `metadata.name=${Leases.lock}` } },
+    );
   }
 
   /** Starts the caches; resolves once each has listed. */
   async start(signal: AbortSignal): Promise<void> {
-    const all = [this.nodes, this.pods, this.pdbs, this.windows];
+    const all = [this.nodes, this.pods, this.pdbs, this.windows, this.lockLease];
     for (const r of all) void r.run(signal);
     await Promise.all(all.map((r) => r.waitForSync()));
   }

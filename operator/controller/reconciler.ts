@@ -12,11 +12,12 @@ import { sleep } from '../util/sleep.ts';
 import { Trigger } from '../util/trigger.ts';
 import { WindowEvaluator, WindowIndex, windowBudgets, windowGate } from '../windows/evaluate.ts';
 import { Actions } from './actions.ts';
+import { type Demand, demandFor } from './demand.ts';
 import { Drains } from './drains.ts';
 import type { EventSink } from './events.ts';
 import { gatesFor } from './gates.ts';
 import { LeaseClient } from './lease.ts';
-import { ClusterLock } from './lock.ts';
+import { ClusterLock, parseLock } from './lock.ts';
 import type { ControllerMetrics } from './metrics.ts';
 import { ApiNodeWriter, type NodeWriter } from './node-writer.ts';
 import { Observer } from './observe.ts';
@@ -49,6 +50,8 @@ export class Reconciler {
   readonly observer: Observer;
   readonly lock: ClusterLock;
   private readonly trigger = new Trigger();
+  /** Fired with every cache change, for the replica waiting for work while it does not lead. */
+  private readonly changes = new Trigger();
   private readonly poller: AlertPoller | undefined;
   private readonly drains: Drains;
   private readonly actions: Actions;
@@ -76,6 +79,7 @@ export class Reconciler {
     this.observer = new Observer(
       http,
       { nodes: settings.nodeSelector, windows: settings.windows.selector },
+      d.namespace,
       kick,
       log,
     );
@@ -106,6 +110,36 @@ export class Reconciler {
 
   kick(): void {
     this.trigger.fire();
+    this.changes.fire();
+  }
+
+  /** Whether a leader is needed now, from the caches (no request). */
+  demand(now = this.now()): Demand {
+    const objects = this.observer.windows.list();
+    const evaluated = this.windowEvaluator.evaluate(objects, now);
+    return demandFor({
+      views: this.observer.views(now),
+      lock: parseLock(this.observer.lockLease.list()[0]),
+      windows: { objects, evaluated, index: new WindowIndex(evaluated) },
+      now,
+    });
+  }
+
+  /**
+   * Resolves with the reason once there is work: re-checked on every cache change (at most every 100 ms, so a
+   * burst of pod events costs one check) and at the next window boundary.
+   */
+  async waitForWork(signal: AbortSignal): Promise<string | undefined> {
+    let last = 0;
+    while (!signal.aborted) {
+      const gap = last + 100 - this.now();
+      if (gap > 0) await sleep(gap, signal);
+      last = this.now();
+      const d = this.demand(last);
+      if (d.reason) return d.reason;
+      await this.changes.wait(Math.min(Math.max(d.wakeAt - last, 50), 600_000), signal);
+    }
+    return undefined;
   }
 
   /** Reconciles until the term ends (leadership lost or shutdown). */

@@ -176,7 +176,6 @@ function gateFor(selecting: EvaluatedWindow[], policy: WindowPolicy, now: number
     if (w.suspended) {
       reasons.push(`${w.name} is suspended`);
     } else if (w.active) {
-      continue;
     } else if (w.exclusion) {
       reasons.push(`${w.name} is in exclusion "${w.exclusion.reason ?? ''}" until ${iso(w.exclusion.end)}`);
     } else {

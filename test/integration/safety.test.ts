@@ -53,7 +53,10 @@ describe('1. controller-owned keys: hostile writes reboot nothing (defence in de
   it('phase=cordoned on three idle nodes under --concurrency=1: refused, cleared, Warning Events, no reboot', async () => {
     const r = await rollout({ nodes: 3, controllerArgs: ['--concurrency=1'] });
     await r.startControllers();
-    await eventually('a leader', async () => (await r.leader()) !== undefined);
+    // Idle: neither replica leads (--leadership=on-demand); the hostile write itself is the work that wakes one.
+    await eventually('controllers synced and idle', async () =>
+      r.controllers.every((c) => c.log.includes('nothing to do: not campaigning')),
+    );
     const names = r.sims.map((s) => s.name);
     expect(kubectl('annotate', 'node', ...names, `${Annotations.phase}=cordoned`).ok).toBe(true);
     await eventually(
