@@ -7,8 +7,11 @@ import { benchClientSoak } from './client-soak.ts';
 import { benchCluster } from './cluster.ts';
 import { benchController, benchPlanner } from './controller.ts';
 import { benchDemoLoad } from './demo-load.ts';
+import { benchFleet } from './fleet.ts';
+import { benchIdle } from './idle.ts';
 import { benchNode } from './node.ts';
 import { benchPodCache } from './pod-cache.ts';
+import { benchScale } from './scale.ts';
 import { benchWindows } from './windows.ts';
 
 const benches: Record<string, () => Promise<string[]>> = {
@@ -22,6 +25,9 @@ const benches: Record<string, () => Promise<string[]>> = {
   'client-soak': () => benchClientSoak(),
   cli: () => benchCli(),
   'pod-cache': () => benchPodCache(),
+  scale: () => benchScale(),
+  fleet: () => benchFleet(),
+  idle: () => benchIdle(),
 };
 
 const wanted = process.argv.slice(2);

@@ -93,6 +93,7 @@ export const Metrics = {
   nodes: 'kreboot_nodes',
   reboots: 'kreboot_reboots_total',
   phaseDuration: 'kreboot_phase_duration_seconds',
+  reconcileDuration: 'kreboot_reconcile_duration_seconds',
   blockedNodes: 'kreboot_blocked_nodes',
   lockHolders: 'kreboot_lock_holders',
   leader: 'kreboot_leader',

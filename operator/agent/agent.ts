@@ -112,6 +112,11 @@ export class Agent {
     this.loop = this.watchLoop();
   }
 
+  /** Checks the sentinel now, as a file event does; coalesces with a check already running. */
+  checkNow(): void {
+    this.runCheck();
+  }
+
   async stop(): Promise<void> {
     this.stopCtl.abort();
     clearInterval(this.checkTimer);

@@ -16,6 +16,11 @@ export class Drainer {
     private readonly http: KubeHttp,
     private readonly policy: DrainPolicy,
     private readonly log: Logger,
+    /**
+     * The node's pods from the watched cache: rounds read it instead of LISTing, and only "nothing left" is
+     * confirmed with one targeted LIST (the cache may lag a deletion, or an addition, by an event).
+     */
+    private readonly cached?: (node: string) => PodLike[],
   ) {}
 
   async podsOn(node: string, signal?: AbortSignal): Promise<PodLike[]> {
@@ -32,8 +37,9 @@ export class Drainer {
     const log = this.log.child({ node, phase: 'draining' });
     const backoff = new Map<string, number>();
     const warned = new Set<string>();
+    let confirm = this.cached === undefined;
     while (!signal.aborted) {
-      const pods = await this.podsOn(node, signal);
+      const pods = confirm ? await this.podsOn(node, signal) : this.cached!(node);
       const leaving: PodLike[] = [];
       const evictable: PodLike[] = [];
       let blockedBy: string | undefined;
@@ -48,7 +54,12 @@ export class Drainer {
           log.warn({ reason: 'drain-warning', pod: podName(p) }, v.warning);
         }
       }
-      if (leaving.length === 0) return true;
+      if (leaving.length === 0) {
+        if (confirm) return true;
+        confirm = true;
+        continue;
+      }
+      confirm = this.cached === undefined;
       const now = Date.now();
       const toEvict = evictable.filter(
         (p) => !p.metadata?.deletionTimestamp && (backoff.get(podName(p)) ?? 0) <= now,

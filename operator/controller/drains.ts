@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { describeApiError, RetryPolicy } from '../kube/errors.ts';
 import type { KubeHttp } from '../kube/http.ts';
 import { Drainer } from './drain.ts';
-import type { DrainPolicy } from './drain-filters.ts';
+import type { DrainPolicy, PodLike } from './drain-filters.ts';
 
 interface DrainTask {
   ctl: AbortController;
@@ -23,8 +23,10 @@ export class Drains {
     private readonly log: Logger,
     /** Called when a drain finishes or fails, so the next pass comes at once. */
     private readonly onSettled: () => void,
+    /** The pods on a node from the controller's cache; without it each round LISTs them. */
+    cached?: (node: string) => PodLike[],
   ) {
-    this.drainer = new Drainer(http, policy, log);
+    this.drainer = new Drainer(http, policy, log, cached);
   }
 
   has(node: string): boolean {

@@ -10,7 +10,7 @@ import type { Gates } from './plan.ts';
 export interface GateInputs {
   alerts: AlertVerdict;
   window: (n: NodeView) => string | undefined;
-  podsByNode: ReadonlyMap<string, PodLike[]>;
+  podsByNode: { get(node: string): PodLike[] | undefined };
   /** PDBs that allow no disruption now. */
   exhaustedPdbs: PdbLike[];
   blocking: Requirement[][];

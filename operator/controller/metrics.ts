@@ -25,6 +25,12 @@ export function controllerMetrics() {
       buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1200, 3600],
       registers: [registry],
     }),
+    reconcileDuration: new Histogram({
+      name: Metrics.reconcileDuration,
+      help: 'Time one reconcile pass took (observe, repairs, gates, steps, starts, report), API calls included.',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
     blocked: new Gauge({
       name: Metrics.blockedNodes,
       help: 'Nodes that need a reboot but wait, by reason.',

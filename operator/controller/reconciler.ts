@@ -91,7 +91,7 @@ export class Reconciler {
       this.now,
     );
     const writer = d.writer ? d.writer(api) : api;
-    this.drains = new Drains(http, settings.drain, log, kick);
+    this.drains = new Drains(http, settings.drain, log, kick, (node) => this.observer.podsOn(node));
     this.actions = new Actions(this.lock, writer, this.drains, d.events, d.metrics, settings, log, this.now);
     this.repairs = new Repairs(this.observer, this.lock, writer, this.actions, this.drains, d.events, log);
     this.reporter = new Reporter(d.metrics, d.events);
@@ -152,7 +152,11 @@ export class Reconciler {
       await this.trigger.wait(this.nextWakeMs(), term);
       if (term.aborted) break;
       try {
-        await this.reconcileOnce(term);
+        const t0 = performance.now();
+        const pass = await this.reconcileOnce(term);
+        const ms = performance.now() - t0;
+        this.metrics.reconcileDuration.observe(ms / 1000);
+        this.log.debug({ phase: 'pass', ms: Math.round(ms * 10) / 10, nodes: pass.views.length }, 'pass');
         this.retry.reset();
       } catch (err) {
         if (term.aborted) break;

@@ -17,6 +17,8 @@ const keyOf = (o: Obj) =>
 
 export class Reflector<T extends Obj> {
   private readonly items = new Map<string, T>();
+  /** index value → (key → object), when opts.indexBy is set (pods by node: a drain reads its node's pods). */
+  private readonly index = new Map<string, Map<string, T>>();
   private synced = false;
   private syncWaiters: Array<() => void> = [];
 
@@ -33,8 +35,37 @@ export class Reflector<T extends Obj> {
       optional?: boolean;
       /** Keeps only what the caller reads: what is stored and handed to onChange (the cache's memory). */
       transform?: (o: T) => T;
+      /** Keeps an index by this value (undefined: not indexed). */
+      indexBy?: (o: T) => string | undefined;
     } = {},
   ) {}
+
+  /** The objects whose indexBy value is v (empty without an index). */
+  indexed(v: string): T[] {
+    const m = this.index.get(v);
+    return m ? [...m.values()] : [];
+  }
+
+  private put(k: string, obj: T | undefined): void {
+    const by = this.opts.indexBy;
+    if (by) {
+      const old = this.items.get(k);
+      const ov = old && by(old);
+      if (ov !== undefined) {
+        const m = this.index.get(ov);
+        m?.delete(k);
+        if (m?.size === 0) this.index.delete(ov);
+      }
+      const nv = obj && by(obj);
+      if (nv !== undefined) {
+        let m = this.index.get(nv);
+        if (!m) this.index.set(nv, (m = new Map()));
+        m.set(k, obj!);
+      }
+    }
+    if (obj) this.items.set(k, obj);
+    else this.items.delete(k);
+  }
 
   list(): T[] {
     return [...this.items.values()];
@@ -69,7 +100,8 @@ export class Reflector<T extends Obj> {
       rv = page.metadata.resourceVersion;
     } while (cont);
     this.items.clear();
-    for (const [k, v] of fresh) this.items.set(k, v);
+    this.index.clear();
+    for (const [k, v] of fresh) this.put(k, v);
     this.markSynced();
     return rv;
   }
@@ -93,8 +125,7 @@ export class Reflector<T extends Obj> {
         onEvent: (type, raw) => {
           const obj = this.opts.transform ? this.opts.transform(raw) : raw;
           const k = keyOf(obj);
-          if (type === 'DELETED') this.items.delete(k);
-          else this.items.set(k, obj);
+          this.put(k, type === 'DELETED' ? undefined : obj);
           this.onChange(type, obj);
           return undefined;
         },
@@ -104,6 +135,7 @@ export class Reflector<T extends Obj> {
           ? () => {
               if (this.items.size || !this.synced) {
                 this.items.clear();
+                this.index.clear();
                 this.markSynced();
               }
               return 30_000;

@@ -39,6 +39,12 @@ function kubectl(...args: string[]) {
   return { ok: r.status === 0, out: `${r.stdout}${r.stderr}` };
 }
 
+/** kubectl with a manifest on stdin. */
+function kubectlIn(input: string, ...args: string[]) {
+  const r = spawnSync('kubectl', ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8', input });
+  return { ok: r.status === 0, out: `${r.stdout}${r.stderr}` };
+}
+
 async function nodeEvents(name: string, reason: string): Promise<string[]> {
   const list = await core.listNamespacedEvent({
     namespace: 'default',
@@ -80,14 +86,16 @@ describe('1. controller-owned keys: hostile writes reboot nothing (defence in de
 
   it('with the lock paused, phase=draining on a node that needs a reboot: refused, not drained, not rebooted', async () => {
     const r = await rollout({ nodes: 2, controllerArgs: ['--concurrency=1'] });
+    // Paused before any replica leads (idle controllers hold no Lease and write no lock): an SRE's freeze set on
+    // a fresh install, as `kubectl create` of the lock with the open `paused` key.
+    const lock = {
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: { name: 'kreboot-lock', namespace: r.ns, annotations: { [Annotations.paused]: 'freeze' } },
+      spec: {},
+    };
+    expect(kubectlIn(JSON.stringify(lock), 'create', '-f', '-').ok).toBe(true);
     await r.startControllers();
-    await eventually(
-      'lock exists',
-      async () => (await r.lockAnnotations())[Annotations.lockEntries] !== undefined,
-    );
-    expect(kubectl('annotate', 'lease', '-n', r.ns, 'kreboot-lock', `${Annotations.paused}=freeze`).ok).toBe(
-      true,
-    );
     r.sims[0]!.needReboot();
     await eventually('paused reported', async () => /reason="paused"\} 1/.test(await r.metrics()));
     expect(kubectl('annotate', 'node', r.sims[0]!.name, `${Annotations.phase}=draining`).ok).toBe(true);
@@ -436,14 +444,15 @@ describe('5. strict inputs', () => {
     await r.startControllers();
     const s = r.sims[0]!;
     expect(kubectl('annotate', 'node', s.name, `${Annotations.lastFailureAt}=-1`).ok).toBe(true);
+    // On an idle node it changes nothing, so no replica leads for it (--leadership=on-demand); once the node
+    // needs a reboot, the leader reports it and treats it as absent (no "retry-later").
+    s.needReboot();
     const ev = await eventually(
       'reported',
       async () => (await nodeEvents(s.name, 'InvalidAnnotation'))[0],
       20_000,
     );
     expect(ev).toMatch(/last-failure-at: "-1" is not an RFC 3339 time/);
-    // Treated as absent: a node that needs a reboot is not held back by it (no "retry-later").
-    s.needReboot();
     await eventually('rebooted', async () => s.rebootsDone === 1, 30_000);
   });
 });

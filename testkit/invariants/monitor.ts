@@ -12,6 +12,8 @@ import { isReady, type PodLite } from '../sim/pods.ts';
 export interface MonitorRules {
   /** At most this many nodes disrupted (in a kreboot phase, or NotReady) at once. */
   budget: number;
+  /** At most this many per topology.kubernetes.io/zone (--zone-concurrency). */
+  zoneBudget?: number;
   /** Pods that must keep this many ready (a PDB's minimum), by label. */
   minReady?: { label: [string, string]; min: number };
 }
@@ -22,6 +24,8 @@ export class InvariantMonitor {
   /** Events checked (list items and watch events), per stream. */
   events = 0;
   maxDisrupted = 0;
+  /** The most nodes disrupted at once in any one zone. */
+  maxZoneDisrupted = 0;
   minReady = Number.POSITIVE_INFINITY;
   readonly violations: string[] = [];
   /** Times each node went from schedulable to cordoned. */
@@ -58,8 +62,19 @@ export class InvariantMonitor {
   /** A list is one state: checked once it is applied whole, not item by item. */
   private checkNodes(): void {
     let disrupted = 0;
-    for (const x of this.nodes.values()) if (disruptedNow(x)) disrupted++;
+    const byZone = new Map<string, number>();
+    for (const x of this.nodes.values()) {
+      if (!disruptedNow(x)) continue;
+      disrupted++;
+      const zone = x.metadata.labels?.['topology.kubernetes.io/zone'];
+      if (zone !== undefined) byZone.set(zone, (byZone.get(zone) ?? 0) + 1);
+    }
     this.maxDisrupted = Math.max(this.maxDisrupted, disrupted);
+    for (const [zone, n] of byZone) {
+      this.maxZoneDisrupted = Math.max(this.maxZoneDisrupted, n);
+      if (this.rules.zoneBudget !== undefined && n > this.rules.zoneBudget)
+        this.violate(`${n} nodes disrupted at once in zone ${zone}, zone budget ${this.rules.zoneBudget}`);
+    }
     if (disrupted > this.rules.budget)
       this.violate(
         `${disrupted} nodes disrupted at once, budget ${this.rules.budget} (${[...this.nodes.values()]

@@ -29,6 +29,8 @@ export interface ProxiedRequest {
 export class ApiProxy {
   rules: ProxyRule[] = [];
   readonly requests: ProxiedRequest[] = [];
+  /** Watch streams open through the proxy now. */
+  openWatches = 0;
   private server: Server | undefined;
   private readonly ca: Buffer;
   port = 0;
@@ -114,7 +116,11 @@ export class ApiProxy {
       },
     );
     fwd.on('error', () => res.destroy());
-    res.on('close', () => fwd.destroy());
+    if (rec.watch) this.openWatches++;
+    res.on('close', () => {
+      if (rec.watch) this.openWatches--;
+      fwd.destroy();
+    });
     req.pipe(fwd);
   }
 }
