@@ -17,6 +17,7 @@ import { ApiProxy } from '../testkit/sim/api-proxy.ts';
 import { ControllerProcess } from '../testkit/sim/controller-process.ts';
 import { SimulatedNode } from '../testkit/sim/simulated-node.ts';
 import { requestToken } from '../testkit/world/install.ts';
+import { installCrd } from './crd.ts';
 import { fmt } from './stats.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -33,6 +34,7 @@ export async function benchFleet(): Promise<string[]> {
   let controller: ControllerProcess | undefined;
   const monCtl = new AbortController();
   try {
+    await installCrd(http);
     const ns = 'kreboot-system';
     await http.request('/api/v1/namespaces', { method: 'POST', body: { metadata: { name: ns } } });
     await http.request(`/api/v1/namespaces/${ns}/serviceaccounts`, {

@@ -17,6 +17,7 @@ import { ApiProxy } from '../testkit/sim/api-proxy.ts';
 import { ControllerProcess } from '../testkit/sim/controller-process.ts';
 import { SimulatedNode } from '../testkit/sim/simulated-node.ts';
 import { requestToken } from '../testkit/world/install.ts';
+import { installCrd } from './crd.ts';
 import { fmt, summary } from './stats.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -36,6 +37,7 @@ export async function benchIdle(): Promise<string[]> {
   const sims: SimulatedNode[] = [];
   let controllers: ControllerProcess[] = [];
   try {
+    await installCrd(http);
     await http.request('/api/v1/namespaces', { method: 'POST', body: { metadata: { name: NS } } });
     await http.request(`/api/v1/namespaces/${NS}/serviceaccounts`, {
       method: 'POST',

@@ -25,6 +25,7 @@ import { freePort } from '../testkit/prom/prometheus.ts';
 import { ApiProxy } from '../testkit/sim/api-proxy.ts';
 import { ControllerProcess } from '../testkit/sim/controller-process.ts';
 import { requestToken } from '../testkit/world/install.ts';
+import { installCrd } from './crd.ts';
 import { AgentFleet, KubeletStandIn } from './scale-fleet.ts';
 import { fmt, summary } from './stats.ts';
 
@@ -75,6 +76,7 @@ export async function benchScale(): Promise<string[]> {
   const http = new KubeHttp(await kubeconfigConnection(cp.kubeconfig), 'kreboot-bench', { work: 48 });
   const cleanup: Array<() => unknown> = [];
   try {
+    await installCrd(http);
     const namespaces = Array.from({ length: 10 }, (_, i) => `scale-${i}`);
     for (const ns of [SYSTEM, ...namespaces]) {
       await http.request('/api/v1/namespaces', { method: 'POST', body: { metadata: { name: ns } } });

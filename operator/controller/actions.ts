@@ -15,6 +15,27 @@ import { bootToLeave, cleanupPatch, cordonPatch, type Step } from './step.ts';
 
 type StepOf<K extends Step['kind']> = Extract<Step, { kind: K }>;
 
+/** How many nodes one pass steps at once: their writes are independent (lock writes still go one at a time). */
+export const STEP_PARALLELISM = 16;
+
+/** Runs fn over items, at most `limit` at once; every item runs, and the first failure is rethrown at the end. */
+export async function eachLimited<T>(items: T[], limit: number, fn: (x: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed: { err: unknown } | undefined;
+  const worker = async () => {
+    while (next < items.length) {
+      const x = items[next++]!;
+      try {
+        await fn(x);
+      } catch (err) {
+        failed ??= { err };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failed) throw failed.err;
+}
+
 export class Actions {
   constructor(
     private readonly lock: ClusterLock,
@@ -55,10 +76,18 @@ export class Actions {
   }
 
   /** Takes a lock entry for a node the planner started, then cordons it. */
-  async start(n: NodeView, term: AbortSignal): Promise<void> {
-    await this.lock.add(n.name, n.uid, term);
-    this.logFor(n).info({ reason: 'planned' }, 'took a lock entry; starting');
-    await this.cordon(n, term);
+  /**
+   * Takes lock entries for the nodes the planner started, in one compare-and-swap (all or none: a conflict means
+   * someone changed the lock, and the next pass re-plans), then cordons them, a few at a time.
+   */
+  async start(nodes: NodeView[], term: AbortSignal): Promise<void> {
+    if (nodes.length === 0) return;
+    await this.lock.add(
+      nodes.map((n) => ({ node: n.name, uid: n.uid })),
+      term,
+    );
+    for (const n of nodes) this.logFor(n).info({ reason: 'planned' }, 'took a lock entry; starting');
+    await eachLimited(nodes, STEP_PARALLELISM, (n) => this.cordon(n, term));
   }
 
   /** The phase annotations for a move to `to` (null: out of any phase); observes the time spent in the old one. */

@@ -8,6 +8,12 @@ import { clientOptions } from '../runtime/client-connect.ts';
 import { commonOptions } from '../runtime/command-runtime.ts';
 import { duration, plannerOptions } from './planner-options.ts';
 
+/**
+ * V8 flags the controller runs with (Deployment, tests, benches). Empty until a measurement says otherwise
+ * (BENCHMARKS.md, "Scale").
+ */
+export const CONTROLLER_NODE_FLAGS: readonly string[] = [];
+
 export const controllerOptions = {
   namespace: {
     flag: 'namespace',

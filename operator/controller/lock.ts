@@ -54,6 +54,8 @@ export function parseLock(lease: Lease | undefined): LockState {
 export class ClusterLock {
   private lease: Lease | undefined;
   private current: LockState = { entries: [] };
+  /** Lock writes from one pass's parallel steps run one after another, each on the state the last one wrote. */
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly leases: LeaseClient,
@@ -111,8 +113,14 @@ export class ClusterLock {
     return this.current;
   }
 
-  /** Applies `change` to the state last read and writes it back (compare-and-swap). */
-  async update(change: (s: LockState) => LockState, signal?: AbortSignal): Promise<LockState> {
+  /** Applies `change` to the state last read or written and writes it back (compare-and-swap), in turn. */
+  update(change: (s: LockState) => LockState, signal?: AbortSignal): Promise<LockState> {
+    const run = this.queue.then(() => this.write(change, signal));
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  private async write(change: (s: LockState) => LockState, signal?: AbortSignal): Promise<LockState> {
     if (!this.lease) await this.refresh(signal);
     const lease = this.lease!;
     const state = parseLock(lease);
@@ -139,9 +147,11 @@ export class ClusterLock {
     return this.current;
   }
 
-  add(node: string, uid: string, signal?: AbortSignal): Promise<LockState> {
-    const entry: LockEntry = { node, uid, since: new Date().toISOString(), holder: this.holder };
-    return this.update((s) => ({ ...s, entries: [...s.entries, entry] }), signal);
+  /** Takes entries for these nodes in one write: all or none. */
+  add(nodes: Array<{ node: string; uid: string }>, signal?: AbortSignal): Promise<LockState> {
+    const since = new Date().toISOString();
+    const entries: LockEntry[] = nodes.map(({ node, uid }) => ({ node, uid, since, holder: this.holder }));
+    return this.update((s) => ({ ...s, entries: [...s.entries, ...entries] }), signal);
   }
 
   /** Removes the entries for which `gone` is true. */

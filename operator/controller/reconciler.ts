@@ -11,7 +11,7 @@ import { parseSelector } from '../kube/selector.ts';
 import { sleep } from '../util/sleep.ts';
 import { Trigger } from '../util/trigger.ts';
 import { WindowEvaluator, WindowIndex, windowBudgets, windowGate } from '../windows/evaluate.ts';
-import { Actions } from './actions.ts';
+import { Actions, eachLimited, STEP_PARALLELISM } from './actions.ts';
 import { type Demand, demandFor } from './demand.ts';
 import { Drains } from './drains.ts';
 import type { EventSink } from './events.ts';
@@ -268,40 +268,54 @@ export class Reconciler {
 
   /** One step for each node in flight. A phase or entry kreboot did not write is adopted only as a repair. */
   private async stepInFlight(pass: Pass, term: AbortSignal): Promise<void> {
-    for (const n of pass.views) {
-      const entry = this.lock.entryOf(n.name);
-      if (!entry && n.phase === undefined) continue;
-      if (term.aborted) return;
-      if (!entry) {
-        if (!this.lock.state.corrupt) await this.repairs.adoptOrRefusePhase(n, pass.refusal(n), term);
-        continue;
-      }
-      if (n.phase === undefined && !entry.finishing && n.required === 'True' && !n.excluded) {
-        // An entry without a phase: a start whose cordon did not happen (a crash), or a lock edited by hand.
-        // Cordon only if the planner would start the node now; otherwise give the slot back.
-        const why = pass.refusal(n);
-        if (why) {
-          const release = `lock entry without a started rollout, not resumed: ${why.detail}`;
-          await this.actions.perform({ kind: 'release', why: release }, n, pass, term);
-          continue;
-        }
-      }
-      const alerts = pass.alerts;
-      const step = nextStep(
-        {
-          node: n,
-          finishing: entry.finishing === true,
-          drained: this.drains.done(n.name),
-          // Only real alerts hold a rebooted node: an unreachable source blocks new starts, not this finish.
-          postGatesClear: !alerts.alerting && !alerts.perNode.has(n.name),
-          newAlerts: alerts.firing.filter((k) => !n.alertsBefore.includes(k)),
-          now: pass.now,
-        },
-        this.settings,
-      );
-      await this.actions.perform(step, n, pass, term);
-      this.wakeForTimeouts(pass, n);
+    const inFlight = pass.views.filter((n) => this.lock.entryOf(n.name) || n.phase !== undefined);
+    // A node the planner must admit (a phase without an entry, an entry without a started rollout) is decided
+    // one at a time, after the others, each on the lock as the previous decision left it: the budget holds.
+    const planned = (n: NodeView) => {
+      const e = this.lock.entryOf(n.name);
+      return !e || (n.phase === undefined && !e.finishing && n.required === 'True' && !n.excluded);
+    };
+    // The others step independently, a few at a time: at scale a pass with a hundred nodes in flight must not
+    // wait for a hundred writes in a row. A failed step fails the pass after the others ran (the error policy).
+    // Partitioned once, on the lock as the pass read it: a node its own step releases is not revisited.
+    const decide = inFlight.filter(planned);
+    const rest = inFlight.filter((n) => !decide.includes(n));
+    await eachLimited(rest, STEP_PARALLELISM, (n) => this.stepOne(n, pass, term));
+    for (const n of decide) await this.stepOne(n, pass, term);
+  }
+
+  private async stepOne(n: NodeView, pass: Pass, term: AbortSignal): Promise<void> {
+    const entry = this.lock.entryOf(n.name);
+    if (term.aborted) return;
+    if (!entry) {
+      if (!this.lock.state.corrupt) await this.repairs.adoptOrRefusePhase(n, pass.refusal(n), term);
+      return;
     }
+    if (n.phase === undefined && !entry.finishing && n.required === 'True' && !n.excluded) {
+      // An entry without a phase: a start whose cordon did not happen (a crash), or a lock edited by hand.
+      // Cordon only if the planner would start the node now; otherwise give the slot back.
+      const why = pass.refusal(n);
+      if (why) {
+        const release = `lock entry without a started rollout, not resumed: ${why.detail}`;
+        await this.actions.perform({ kind: 'release', why: release }, n, pass, term);
+        return;
+      }
+    }
+    const alerts = pass.alerts;
+    const step = nextStep(
+      {
+        node: n,
+        finishing: entry.finishing === true,
+        drained: this.drains.done(n.name),
+        // Only real alerts hold a rebooted node: an unreachable source blocks new starts, not this finish.
+        postGatesClear: !alerts.alerting && !alerts.perNode.has(n.name),
+        newAlerts: alerts.firing.filter((k) => !n.alertsBefore.includes(k)),
+        now: pass.now,
+      },
+      this.settings,
+    );
+    await this.actions.perform(step, n, pass, term);
+    this.wakeForTimeouts(pass, n);
   }
 
   /** Plans on the lock as it is after the in-flight steps (released slots count) and starts what it admits. */
@@ -312,10 +326,11 @@ export class Reconciler {
       if (w.reason === 'retry-later' && failedAt !== undefined)
         pass.wakeBy(failedAt + this.settings.retryAfterFailureMs);
     }
-    for (const name of p.start) {
-      if (term.aborted) break;
-      await this.actions.start(pass.byName.get(name)!, term);
-    }
+    if (!term.aborted)
+      await this.actions.start(
+        p.start.map((name) => pass.byName.get(name)!),
+        term,
+      );
     return p;
   }
 

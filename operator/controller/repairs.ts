@@ -165,7 +165,7 @@ export class Repairs {
       n.unschedulable && writerOf(raw, UNSCHEDULABLE_PATH)?.manager === CONTROLLER_FIELD_MANAGER;
     const started = n.approvedBootId !== undefined && n.rebootingFromBootId === n.approvedBootId;
     if (started || !refusal) {
-      await this.lock.add(n.name, n.uid, term);
+      await this.lock.add([{ node: n.name, uid: n.uid }], term);
       const how = started
         ? 'its reboot is under way; finishing it'
         : 'the planner admits it now; restarting from the cordon';

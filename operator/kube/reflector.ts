@@ -17,6 +17,8 @@ const keyOf = (o: Obj) =>
 
 export class Reflector<T extends Obj> {
   private readonly items = new Map<string, T>();
+  /** How long to wait before looking again for an optional resource that is absent (doubles to 15 min). */
+  private absentDelayMs = 30_000;
   /** index value → (key → object), when opts.indexBy is set (pods by node: a drain reads its node's pods). */
   private readonly index = new Map<string, Map<string, T>>();
   private synced = false;
@@ -102,6 +104,7 @@ export class Reflector<T extends Obj> {
     this.items.clear();
     this.index.clear();
     for (const [k, v] of fresh) this.put(k, v);
+    this.absentDelayMs = 30_000;
     this.markSynced();
     return rv;
   }
@@ -130,7 +133,8 @@ export class Reflector<T extends Obj> {
           return undefined;
         },
         onError: (err) => this.opts.onError?.(err),
-        // An optional resource that does not exist (CRD not installed) is an empty, synced list; look again later.
+        // An optional resource that does not exist (CRD not installed) is an empty, synced list; look again
+        // later, less and less often (30 s doubling to 15 min): an idle controller without the CRD stays quiet.
         onNotFound: this.opts.optional
           ? () => {
               if (this.items.size || !this.synced) {
@@ -138,7 +142,9 @@ export class Reflector<T extends Obj> {
                 this.index.clear();
                 this.markSynced();
               }
-              return 30_000;
+              const wait = this.absentDelayMs;
+              this.absentDelayMs = Math.min(wait * 2, 900_000);
+              return wait;
             }
           : undefined,
       },

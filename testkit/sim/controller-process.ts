@@ -1,4 +1,5 @@
 // A real `kreboot controller` process (the built bundle), for tests and the demo.
+import { CONTROLLER_NODE_FLAGS } from '../../operator/controller/config.ts';
 import { KREBOOT_BUNDLE, NODE_BIN } from './agent-process.ts';
 import { LoggedProcess } from './logged-process.ts';
 
@@ -27,6 +28,9 @@ export class ControllerProcess extends LoggedProcess {
   start(): this {
     const o = this.opts;
     this.spawnLogged(NODE_BIN, [
+      ...CONTROLLER_NODE_FLAGS,
+      // Benches try other V8 flags with this (space-separated).
+      ...(process.env.KREBOOT_CONTROLLER_NODE_FLAGS ?? '').split(' ').filter(Boolean),
       KREBOOT_BUNDLE,
       'controller',
       `--kubeconfig=${o.kubeconfig}`,
