@@ -53,6 +53,9 @@ export class Observer {
       onError,
       transform: slimPod,
       indexBy: (p) => p.spec?.nodeName || undefined,
+      // Small pages: each page's JSON stays a small, short-lived string instead of megabytes in V8's large-object
+      // space, which the heap keeps growing into while 150,000 pods are listed (BENCHMARKS.md, "Scale").
+      pageSize: 100,
     });
     this.pdbs = new Reflector(http, '/apis/policy/v1/poddisruptionbudgets', onChange, {
       onError,

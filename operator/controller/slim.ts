@@ -9,6 +9,34 @@ export type SlimPod = PodLike & {
   metadata: { name?: string; namespace?: string; uid?: string; resourceVersion?: string };
 };
 
+/**
+ * One copy of each repeated string and label set: JSON.parse gives every pod its own copy of its namespace, node
+ * name, owner and labels, though most pods share them with their siblings (a ReplicaSet's pods have the same
+ * labels). Bounded: past POOL_LIMIT distinct values the pools start over (old objects keep their copies).
+ */
+const POOL_LIMIT = 50_000;
+const strings = new Map<string, string>();
+const labelSets = new Map<string, Readonly<Record<string, string>>>();
+
+function intern(v: string | undefined): string | undefined {
+  if (v === undefined) return undefined;
+  const hit = strings.get(v);
+  if (hit !== undefined) return hit;
+  if (strings.size >= POOL_LIMIT) strings.clear();
+  strings.set(v, v);
+  return v;
+}
+
+function internLabels(l: Record<string, string>): Readonly<Record<string, string>> {
+  const key = JSON.stringify(l);
+  const hit = labelSets.get(key);
+  if (hit) return hit;
+  if (labelSets.size >= POOL_LIMIT) labelSets.clear();
+  const shared = Object.freeze({ ...l });
+  labelSets.set(key, shared);
+  return shared;
+}
+
 /** namespace, name, uid, labels, the mirror annotation, the controller reference, deletion, node, emptyDir volumes, phase. */
 export function slimPod(p: SlimPod): SlimPod {
   const m = p.metadata ?? {};
@@ -20,18 +48,20 @@ export function slimPod(p: SlimPod): SlimPod {
   return {
     metadata: {
       name: m.name,
-      namespace: m.namespace,
+      namespace: intern(m.namespace),
       uid: m.uid,
       resourceVersion: m.resourceVersion,
-      ...(m.labels && { labels: m.labels }),
+      ...(m.labels && { labels: internLabels(m.labels) as Record<string, string> }),
       ...(mirror !== undefined && { annotations: { [MIRROR]: mirror } }),
       ...(controller && {
-        ownerReferences: [{ kind: controller.kind, name: controller.name, controller: true }],
+        ownerReferences: [
+          { kind: intern(controller.kind)!, name: intern(controller.name)!, controller: true },
+        ],
       }),
       ...(m.deletionTimestamp && { deletionTimestamp: m.deletionTimestamp }),
     },
     spec: {
-      ...(p.spec?.nodeName && { nodeName: p.spec.nodeName }),
+      ...(p.spec?.nodeName && { nodeName: intern(p.spec.nodeName) }),
       ...(emptyDirs?.length && { volumes: emptyDirs }),
     },
     status: { ...(p.status?.phase && { phase: p.status.phase }) },

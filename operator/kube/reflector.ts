@@ -39,6 +39,8 @@ export class Reflector<T extends Obj> {
       transform?: (o: T) => T;
       /** Keeps an index by this value (undefined: not indexed). */
       indexBy?: (o: T) => string | undefined;
+      /** Items per list page (default 500). */
+      pageSize?: number;
     } = {},
   ) {}
 
@@ -89,7 +91,7 @@ export class Reflector<T extends Obj> {
     do {
       const q = new URLSearchParams({
         ...this.opts.query,
-        limit: '500',
+        limit: String(this.opts.pageSize ?? 500),
         ...(cont ? { continue: cont } : {}),
       });
       const page = await this.http.request<ListResponse<T>>(`${this.path}?${q}`, {
