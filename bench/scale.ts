@@ -327,7 +327,9 @@ export async function benchScale(): Promise<string[]> {
     const leaderRss = Math.max(...(rss[leaderIdx] ?? [0]), rssIdle[leaderIdx] ?? 0);
     const standbyIdx = 1 - leaderIdx;
     const standbyRss = Math.max(...(rss[standbyIdx] ?? [0]), rssIdle[standbyIdx] ?? 0);
-    const flags = env.KREBOOT_CONTROLLER_NODE_FLAGS ? ` (extra V8 flags: ${env.KREBOOT_CONTROLLER_NODE_FLAGS})` : '';
+    const flags = env.KREBOOT_CONTROLLER_NODE_FLAGS
+      ? ` (extra V8 flags: ${env.KREBOOT_CONTROLLER_NODE_FLAGS})`
+      : '';
     say(`controller RSS idle ${rssIdle.map((r) => r.toFixed(0)).join('/')} MB${flags}`);
     const line = `scale: nodes ${N}, pods ${N * PER}, leader rss ${leaderRss.toFixed(0)} MB, standby rss ${standbyRss.toFixed(0)} MB, reconcile p95 ${p.p95.toFixed(0)} ms, idle requests/min ${idlePerMin.toFixed(0)}`;
     return [
