@@ -5,10 +5,9 @@
 // the watches held; then a rollout of every node by a real controller: the agents' requests per node rebooted.
 //
 // KREBOOT_FLEET_AGENTS (100), KREBOOT_FLEET_IDLE_SECONDS (600).
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parse } from 'yaml';
 import { kubeconfigConnection } from '../operator/kube/connection.ts';
 import { KubeHttp } from '../operator/kube/http.ts';
 import { ControlPlane } from '../testkit/cluster/controlplane.ts';
@@ -16,8 +15,8 @@ import { InvariantMonitor } from '../testkit/invariants/monitor.ts';
 import { ApiProxy } from '../testkit/sim/api-proxy.ts';
 import { ControllerProcess } from '../testkit/sim/controller-process.ts';
 import { SimulatedNode } from '../testkit/sim/simulated-node.ts';
-import { requestToken } from '../testkit/world/install.ts';
 import { installCrd } from './crd.ts';
+import { createIdentity, writeProxiedKubeconfig } from './proxied-identity.ts';
 import { fmt } from './stats.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -37,32 +36,15 @@ export async function benchFleet(): Promise<string[]> {
     await installCrd(http);
     const ns = 'kreboot-system';
     await http.request('/api/v1/namespaces', { method: 'POST', body: { metadata: { name: ns } } });
-    await http.request(`/api/v1/namespaces/${ns}/serviceaccounts`, {
-      method: 'POST',
-      body: { metadata: { name: 'agent' } },
-    });
-    await http.request('/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', {
-      method: 'POST',
-      body: {
-        metadata: { name: 'fleet-agent' },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cluster-admin' },
-        subjects: [{ kind: 'ServiceAccount', name: 'agent', namespace: ns }],
-      },
-    });
-    const token = await requestToken(http, 'agent', undefined, ns);
-    const cluster = parse(readFileSync(cp.kubeconfig, 'utf8')).clusters[0].cluster;
-    const kc = join(dir, 'agent.json');
-    writeFileSync(
-      kc,
-      JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Config',
-        clusters: [{ name: 'c', cluster: { ...cluster, server: proxy.url } }],
-        users: [{ name: 'u', user: { token } }],
-        contexts: [{ name: 'c', context: { cluster: 'c', user: 'u' } }],
-        'current-context': 'c',
-      }),
-    );
+    const who = {
+      namespace: ns,
+      serviceAccount: 'agent',
+      adminKubeconfig: cp.kubeconfig,
+      proxyUrl: proxy.url,
+      path: join(dir, 'agent.json'),
+    };
+    await createIdentity(http, who);
+    const kc = await writeProxiedKubeconfig(http, who);
 
     const t0 = Date.now();
     for (let i = 0; i < N; i++) {

@@ -4,10 +4,9 @@
 // First --leadership=always (the previous behaviour) for KREBOOT_IDLE_ALWAYS_SECONDS (300), then the default
 // on-demand for KREBOOT_IDLE_SECONDS (1800); then KREBOOT_IDLE_ROUNDS (5) times: a node turns pending, the time
 // until a replica holds the Lease, the rollout, and the release.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parse } from 'yaml';
 import { kubeconfigConnection } from '../operator/kube/connection.ts';
 import { KubeHttp } from '../operator/kube/http.ts';
 import type { NodeLite } from '../operator/kube/types.ts';
@@ -16,8 +15,8 @@ import { ControlPlane } from '../testkit/cluster/controlplane.ts';
 import { ApiProxy } from '../testkit/sim/api-proxy.ts';
 import { ControllerProcess } from '../testkit/sim/controller-process.ts';
 import { SimulatedNode } from '../testkit/sim/simulated-node.ts';
-import { requestToken } from '../testkit/world/install.ts';
 import { installCrd } from './crd.ts';
+import { createIdentity, writeProxiedKubeconfig } from './proxied-identity.ts';
 import { fmt, summary } from './stats.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -39,32 +38,15 @@ export async function benchIdle(): Promise<string[]> {
   try {
     await installCrd(http);
     await http.request('/api/v1/namespaces', { method: 'POST', body: { metadata: { name: NS } } });
-    await http.request(`/api/v1/namespaces/${NS}/serviceaccounts`, {
-      method: 'POST',
-      body: { metadata: { name: 'c' } },
-    });
-    await http.request('/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', {
-      method: 'POST',
-      body: {
-        metadata: { name: 'idle-bench' },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cluster-admin' },
-        subjects: [{ kind: 'ServiceAccount', name: 'c', namespace: NS }],
-      },
-    });
-    const cluster = parse(readFileSync(cp.kubeconfig, 'utf8')).clusters[0].cluster;
-    const kc = join(dir, 'controller.json');
-    const writeKc = async () =>
-      writeFileSync(
-        kc,
-        JSON.stringify({
-          apiVersion: 'v1',
-          kind: 'Config',
-          clusters: [{ name: 'c', cluster: { ...cluster, server: proxy.url } }],
-          users: [{ name: 'u', user: { token: await requestToken(http, 'c', undefined, NS) } }],
-          contexts: [{ name: 'c', context: { cluster: 'c', user: 'u' } }],
-          'current-context': 'c',
-        }),
-      );
+    const who = {
+      namespace: NS,
+      serviceAccount: 'c',
+      adminKubeconfig: cp.kubeconfig,
+      proxyUrl: proxy.url,
+      path: join(dir, 'controller.json'),
+    };
+    await createIdentity(http, who);
+    const writeKc = () => writeProxiedKubeconfig(http, who);
     for (let i = 0; i < ROUNDS + 1; i++) {
       const name = `idle-${i}`;
       const sim = new SimulatedNode({
@@ -83,7 +65,7 @@ export async function benchIdle(): Promise<string[]> {
       controllers = [0, 1].map((i) =>
         new ControllerProcess({
           identity: `idle-c${i}`,
-          kubeconfig: kc,
+          kubeconfig: who.path,
           namespace: NS,
           nodeSelector: GROUP,
           // The Deployment's election timing, not the tests' fast one.

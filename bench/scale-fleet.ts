@@ -108,8 +108,8 @@ export class AgentFleet {
             opts.onData?.();
             void onEvent(ev);
           };
-          let set = this.listeners.get(name);
-          if (!set) this.listeners.set(name, (set = new Set()));
+          const set = this.listeners.get(name) ?? new Set<Listener>();
+          this.listeners.set(name, set);
           set.add(l);
           opts.signal?.addEventListener(
             'abort',

@@ -11,10 +11,9 @@
 // KREBOOT_SCALE_IDLE_SECONDS (120), KREBOOT_SCALE_CONCURRENCY (10%), KREBOOT_SCALE_ZONE_CONCURRENCY (3%).
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parse } from 'yaml';
 import { kubeconfigConnection } from '../operator/kube/connection.ts';
 import { KubeHttp } from '../operator/kube/http.ts';
 import type { NodeLite } from '../operator/kube/types.ts';
@@ -24,8 +23,8 @@ import { InvariantMonitor } from '../testkit/invariants/monitor.ts';
 import { freePort } from '../testkit/prom/prometheus.ts';
 import { ApiProxy } from '../testkit/sim/api-proxy.ts';
 import { ControllerProcess } from '../testkit/sim/controller-process.ts';
-import { requestToken } from '../testkit/world/install.ts';
 import { installCrd } from './crd.ts';
+import { createIdentity, writeProxiedKubeconfig } from './proxied-identity.ts';
 import { AgentFleet, KubeletStandIn } from './scale-fleet.ts';
 import { fmt, summary } from './stats.ts';
 
@@ -185,32 +184,15 @@ export async function benchScale(): Promise<string[]> {
     // --- two controllers through the counting proxy, on a token (the proxy terminates TLS) ---
     const proxy = await new ApiProxy(cp.server, cp.pki).start();
     cleanup.push(() => proxy.stop());
-    await http.request(`/api/v1/namespaces/${SYSTEM}/serviceaccounts`, {
-      method: 'POST',
-      body: { metadata: { name: 'bench' } },
-    });
-    await http.request('/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', {
-      method: 'POST',
-      body: {
-        metadata: { name: 'bench-admin' },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cluster-admin' },
-        subjects: [{ kind: 'ServiceAccount', name: 'bench', namespace: SYSTEM }],
-      },
-    });
-    const token = await requestToken(http, 'bench', undefined, SYSTEM);
-    const cluster = parse(readFileSync(cp.kubeconfig, 'utf8')).clusters[0].cluster;
-    const kc = join(dir, 'controller.json');
-    writeFileSync(
-      kc,
-      JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Config',
-        clusters: [{ name: 'c', cluster: { ...cluster, server: proxy.url } }],
-        users: [{ name: 'u', user: { token } }],
-        contexts: [{ name: 'c', context: { cluster: 'c', user: 'u' } }],
-        'current-context': 'c',
-      }),
-    );
+    const who = {
+      namespace: SYSTEM,
+      serviceAccount: 'bench',
+      adminKubeconfig: cp.kubeconfig,
+      proxyUrl: proxy.url,
+      path: join(dir, 'controller.json'),
+    };
+    await createIdentity(http, who);
+    const kc = await writeProxiedKubeconfig(http, who);
     const controllers: ControllerProcess[] = [];
     const tStart = performance.now();
     for (let i = 0; i < 2; i++) {

@@ -121,9 +121,12 @@ export class LeaderElector {
         if (signal.aborted) break;
         if (demand) {
           if (demand.wanted()) idleSince = undefined;
-          else if (Date.now() - (idleSince ??= Date.now()) >= demand.idleReleaseMs) {
-            idle = true;
-            break;
+          else {
+            idleSince ??= Date.now();
+            if (Date.now() - idleSince >= demand.idleReleaseMs) {
+              idle = true;
+              break;
+            }
           }
         }
         try {

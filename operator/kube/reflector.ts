@@ -62,8 +62,8 @@ export class Reflector<T extends Obj> {
       }
       const nv = obj && by(obj);
       if (nv !== undefined) {
-        let m = this.index.get(nv);
-        if (!m) this.index.set(nv, (m = new Map()));
+        const m = this.index.get(nv) ?? new Map<string, T>();
+        this.index.set(nv, m);
         m.set(k, obj!);
       }
     }
