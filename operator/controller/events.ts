@@ -14,7 +14,12 @@ export interface Regarding {
 }
 
 export interface EventSink {
-  emit(node: Pick<NodeView, 'name' | 'uid'>, type: 'Normal' | 'Warning', reason: string, note: string): void;
+  emit(
+    node: Pick<NodeView, 'name' | 'uid'> & { bootId?: string },
+    type: 'Normal' | 'Warning',
+    reason: string,
+    note: string,
+  ): void;
   emitFor(regarding: Regarding, type: 'Normal' | 'Warning', reason: string, note: string): void;
 }
 
@@ -54,13 +59,26 @@ export class ApiEventSink implements EventSink {
     this.refilledAt = this.o.now();
   }
 
-  emit(node: Pick<NodeView, 'name' | 'uid'>, type: 'Normal' | 'Warning', reason: string, note: string): void {
-    this.emitFor({ apiVersion: 'v1', kind: 'Node', name: node.name, uid: node.uid }, type, reason, note);
+  emit(
+    node: Pick<NodeView, 'name' | 'uid'> & { bootId?: string },
+    type: 'Normal' | 'Warning',
+    reason: string,
+    note: string,
+  ): void {
+    // The node's boot is part of what makes an Event a duplicate: the same step of the next reboot (a minute
+    // later, in a new boot) is news, a retried step in the same boot is not.
+    this.emitFor(
+      { apiVersion: 'v1', kind: 'Node', name: node.name, uid: node.uid },
+      type,
+      reason,
+      note,
+      node.bootId,
+    );
   }
 
-  emitFor(regarding: Regarding, type: 'Normal' | 'Warning', reason: string, note: string): void {
+  emitFor(regarding: Regarding, type: 'Normal' | 'Warning', reason: string, note: string, epoch = ''): void {
     const now = this.o.now();
-    const key = `${regarding.kind}/${regarding.name}/${type}/${reason}/${note}`;
+    const key = `${regarding.kind}/${regarding.name}/${epoch}/${type}/${reason}/${note}`;
     const last = this.sent.get(key);
     if (last !== undefined && now - last < this.o.dedupMs) {
       this.o.onDrop?.('duplicate');

@@ -42,6 +42,16 @@ describe('ApiEventSink', () => {
     expect(posts).toHaveLength(4);
   });
 
+  it('the same step of the next reboot (a new boot) within 60 s is written: it is news, not a retry', () => {
+    const t = 0;
+    const { s, posts, drops } = sink(() => t);
+    s.emit({ ...node('a'), bootId: 'boot-1' }, 'Normal', 'Cordoned', 'cordoned for a reboot');
+    s.emit({ ...node('a'), bootId: 'boot-1' }, 'Normal', 'Cordoned', 'cordoned for a reboot');
+    s.emit({ ...node('a'), bootId: 'boot-2' }, 'Normal', 'Cordoned', 'cordoned for a reboot');
+    expect(posts).toHaveLength(2);
+    expect(drops).toEqual(['duplicate']);
+  });
+
   it('writes a burst at once, then at the rate; a full queue drops and counts', async () => {
     let t = 0;
     const { s, posts, drops } = sink(() => t, { perSecond: 10, burst: 3, maxQueued: 5 });
