@@ -316,9 +316,21 @@ export function desiredStatus(
   };
 }
 
-/** Status equality for "write only on change". */
+/** JSON with object keys sorted: the API server returns a custom resource's fields in its own (sorted) order. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v && typeof v === 'object')
+    return `{${Object.keys(v)
+      .sort()
+      .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  return JSON.stringify(v);
+}
+
+/** Status equality for "write only on change", whatever order the fields come in. */
 export function sameStatus(a: MaintenanceWindowStatus | undefined, b: MaintenanceWindowStatus): boolean {
-  return JSON.stringify(a ?? {}) === JSON.stringify(b);
+  return canonical(a ?? {}) === canonical(b);
 }
 
 /**

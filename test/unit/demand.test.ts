@@ -73,8 +73,12 @@ describe('demandFor', () => {
     expect(demand([], free, { objects: [obj], evaluated: [ev], index }).reason).toBe(
       'MaintenanceWindow w status is out of date',
     );
-    // Written as of now: idle, and look again when it opens at 13:00.
-    const written = { ...obj, status: desiredStatus(obj, ev, index, [], new Set(), NOW) };
+    // Written as of now — and read back from the API server, which returns the fields in sorted order: idle,
+    // and look again when it opens at 13:00.
+    const status = desiredStatus(obj, ev, index, [], new Set(), NOW);
+    const sorted = Object.fromEntries(Object.entries(status).sort(([a], [b]) => a.localeCompare(b)));
+    expect(Object.keys(sorted)).not.toEqual(Object.keys(status));
+    const written = { ...obj, status: sorted as typeof status };
     const d = demand([], free, { objects: [written], evaluated: [ev], index });
     expect(d.reason).toBeUndefined();
     expect(new Date(d.wakeAt).toISOString()).toBe('2027-01-11T13:00:00.010Z');
