@@ -313,6 +313,14 @@ describe('reconciler in process, pass by pass', () => {
   });
 
   it('a foreign phase on a node without a lock entry is refused the same way twice', async () => {
+    // n1's drain (started by the test before) finishes in the background, in whichever pass it finishes: one leader
+    // may see it done in the pass under test and the other not. Settle n1 first, so the refusal of n2 is the pass's
+    // only change on either leader.
+    const phaseOf = async (name: string) =>
+      (await c.core.readNode({ name })).metadata?.annotations?.[Annotations.phase];
+    for (let i = 0; i < 50 && (await phaseOf(n1)) !== 'approved'; i++)
+      await passThatWrites(r1, rec1, ctl.signal);
+    expect(await phaseOf(n1)).toBe('approved');
     await http.request(`/api/v1/nodes/${n2}`, {
       method: 'PATCH',
       contentType: 'application/merge-patch+json',
