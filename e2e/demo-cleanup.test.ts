@@ -1,22 +1,33 @@
-// The demo leaves nothing behind on any way out: a missing tool at start-up, SIGTERM or Ctrl-C (SIGINT) in the
-// middle of the rollout. Afterwards no process whose command line names the demo's directory is left, and the
-// directory is gone.
+// The demo leaves nothing behind on any way out: a start-up step that fails (a missing tool, a port taken, a bad
+// manifest), SIGTERM or Ctrl-C (SIGINT) in the middle of the rollout. Afterwards no process whose command line names
+// the demo's directory is left, and the directory is gone. Debian's Prometheus packages are off PATH throughout.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { DEBIAN_PROMETHEUS, pathWithout } from './path-without.ts';
 
-const hidden = mkdtempSync(join(tmpdir(), 'kreboot-path-'));
-afterAll(() => rmSync(hidden, { recursive: true, force: true }));
+const noProm = pathWithout(DEBIAN_PROMETHEUS);
+const noKubectl = pathWithout([...DEBIAN_PROMETHEUS, 'kubectl']);
+const files = mkdtempSync(join(tmpdir(), 'kreboot-demo-files-'));
+afterAll(() => {
+  noProm.remove();
+  noKubectl.remove();
+  rmSync(files, { recursive: true, force: true });
+});
 
-function demo(env: NodeJS.ProcessEnv = process.env): {
+function demo(
+  extra: string[] = [],
+  PATH = noProm.PATH,
+): {
   p: ChildProcess;
   lines: string[];
   exit: Promise<number | null>;
 } {
-  const p = spawn('npm', ['run', '-s', 'demo', '--', '--ci', '--nodes', '3', '--pending', '3'], {
-    env,
+  const p = spawn('npm', ['run', '-s', 'demo', '--', '--ci', '--nodes', '3', '--pending', '3', ...extra], {
+    env: { ...process.env, PATH },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: string[] = [];
@@ -48,22 +59,47 @@ async function assertClean(root: string) {
 }
 
 describe('npm run demo cleans up on every way out', () => {
-  it('a missing tool at start-up (prometheus not on PATH): exits 1, says why, leaves nothing', async () => {
-    // A PATH with everything of /usr/bin but prometheus.
-    const bin = join(hidden, 'bin');
-    execFileSync('mkdir', ['-p', bin]);
-    for (const f of readdirSync('/usr/bin'))
-      if (f !== 'prometheus') symlinkSync(join('/usr/bin', f), join(bin, f));
-    // /bin is /usr/bin on Debian (merged /usr): both are replaced.
-    const path = (process.env.PATH ?? '')
-      .split(':')
-      .map((d) => (d === '/usr/bin' || d === '/bin' ? bin : d))
-      .join(':');
-    const d = demo({ ...process.env, PATH: path });
+  /** Runs the demo to a start-up failure: exit 1, the reason on its last line, nothing left behind. */
+  async function failsCleanly(extra: string[], PATH: string, reason: RegExp) {
+    const d = demo(extra, PATH);
     const root = (await waitFor(d.lines, /working in (\S+)/)).match(/working in (\S+)/)![1]!;
     expect(await d.exit).toBe(1);
-    expect(d.lines.join('\n')).toMatch(/failed: prometheus not found/);
+    expect(d.lines.join('\n')).toMatch(reason);
     await assertClean(root);
+  }
+
+  it('a missing tool at start-up (kubectl not on PATH): exits 1, says why, leaves nothing', async () => {
+    // The control plane is up when kreboot's install needs kubectl: it must be stopped again.
+    await failsCleanly([], noKubectl.PATH, /failed: kubectl not found on PATH: install it/);
+  }, 240_000);
+
+  it('the port asked for Prometheus is taken: exits 1, names the port, leaves nothing', async () => {
+    const taken: Server = createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    const port = (taken.address() as { port: number }).port;
+    try {
+      await failsCleanly(
+        ['--prometheus-port', String(port)],
+        noProm.PATH,
+        new RegExp(`failed: port ${port} on 127.0.0.1 is already in use`),
+      );
+    } finally {
+      await new Promise<void>((r) => taken.close(() => r()));
+    }
+  }, 240_000);
+
+  it('a bad MaintenanceWindow manifest (--window): exits 1, names the file and the field, leaves nothing', async () => {
+    const bad = join(files, 'bad-window.yaml');
+    writeFileSync(
+      bad,
+      'apiVersion: kreboot.io/v1alpha1\nkind: MaintenanceWindow\nmetadata: {name: last-day}\n' +
+        'spec: {schedule: "0 22 L * *", duration: 2h, timeZone: UTC}\n',
+    );
+    await failsCleanly(
+      ['--window', bad],
+      noProm.PATH,
+      new RegExp(`failed: ${bad}: the API server refused it: .*spec\\.schedule`),
+    );
   }, 240_000);
 
   for (const [sig, code] of [

@@ -12,7 +12,10 @@ const steps = [
   ['typecheck', ['npm', 'run', '-s', 'typecheck']],
   ['build', ['npm', 'run', '-s', 'build']],
   ['control plane build', ['npm', 'run', '-s', 'cluster:build']],
-  ['tools build (helm, prometheus-operator CRDs)', ['npm', 'run', '-s', 'tools:build']],
+  [
+    'tools build (helm, prometheus-operator CRDs, Prometheus 3, Alertmanager)',
+    ['npm', 'run', '-s', 'tools:build'],
+  ],
   ['real-node build (VM, kubelet, containerd, image)', ['npm', 'run', '-s', 'node:build']],
   [
     'tests',

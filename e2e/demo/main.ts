@@ -1,4 +1,4 @@
-// npm run demo [-- --nodes 5 --pending 3 --concurrency 1 --soak 0 --ci --keep]
+// npm run demo [-- --nodes 5 --pending 3 --concurrency 1 --soak 0 --prometheus-port P --window FILE --ci --keep]
 // kreboot's main job on an embedded default: a local control plane (kwok nodes) with kreboot installed from
 // deploy/base, one real agent per node (its own service-account token) with the reboot simulator, two real
 // controller replicas gated by a real Prometheus that scrapes them all, workloads with a PDB, the example
@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { NodeLite } from '../../operator/kube/types.ts';
 import { Annotations } from '../../operator/protocol.ts';
 import { ControlPlane } from '../../testkit/cluster/controlplane.ts';
+import { ensurePrometheusBuilt } from '../../testkit/prom/releases.ts';
 import { installKreboot, SYSTEM_NS } from '../../testkit/world/install.ts';
 import { World } from '../../testkit/world/world.ts';
 
@@ -21,6 +22,10 @@ interface Args {
   downMs: number;
   /** The controllers' --soak-time in seconds: a settle time after each node is back, before it is released. */
   soak: number;
+  /** A fixed port for the demo's Prometheus (a URL to keep open in a browser); a free one when not given. */
+  prometheusPort?: number;
+  /** A MaintenanceWindow manifest to gate the rollout with, instead of deploy/examples' always-open one. */
+  window?: string;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -39,11 +44,28 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--pending') a.pending = num(k);
     else if (k === '--concurrency') a.concurrency = num(k);
     else if (k === '--soak') a.soak = num(k);
-    else if (k === '--ci') a.ci = true;
+    else if (k === '--prometheus-port') {
+      a.prometheusPort = num(k);
+      if (a.prometheusPort > 65535) {
+        process.stderr.write(
+          `demo: --prometheus-port needs a port number 1-65535, e.g. --prometheus-port 9090\n`,
+        );
+        process.exit(2);
+      }
+    } else if (k === '--window') {
+      const f = argv[++i];
+      if (!f) {
+        process.stderr.write(
+          'demo: --window needs a file, e.g. --window deploy/examples/maintenancewindow-weeknights.yaml\n',
+        );
+        process.exit(2);
+      }
+      a.window = f;
+    } else if (k === '--ci') a.ci = true;
     else if (k === '--keep') a.keep = true;
     else {
       process.stderr.write(
-        `demo: unknown argument ${k}; use --nodes N --pending K --concurrency C --soak S --ci --keep\n`,
+        `demo: unknown argument ${k}; use --nodes N --pending K --concurrency C --soak S --prometheus-port P --window FILE --ci --keep\n`,
       );
       process.exit(2);
     }
@@ -87,6 +109,9 @@ for (const [sig, code] of [
 
 async function run(): Promise<number> {
   say(`working in ${root} (removed at the end, whatever happens)`);
+  say('preparing Prometheus and Alertmanager (the first run builds them from Go modules: ~8 min on 2 cores)');
+  const release = await ensurePrometheusBuilt();
+  say(release.name);
   say('starting the local control plane (the first run builds it from Go modules: ~8 min on 2 cores)');
   const cp = await ControlPlane.start({ dir: join(root, 'cluster') });
   started.cp = cp;
@@ -100,6 +125,9 @@ async function run(): Promise<number> {
     concurrency: args.concurrency,
     downMs: args.downMs,
     nodeName: (i) => `node-${i}`,
+    prometheusReleases: [release],
+    prometheusPort: args.prometheusPort,
+    windowFile: args.window,
   });
   started.world = world;
   await world.start();
@@ -148,7 +176,7 @@ async function run(): Promise<number> {
       ...rows,
       '',
       `  lock: ${lockHolder || '(free)'}   leader: ${leader}`,
-      `  gates: window demo-anytime (deploy/examples), alerts from Prometheus; waiting: ${blocked || 'none'}`,
+      `  gates: window ${args.window ?? 'demo-anytime (deploy/examples)'}, alerts from Prometheus; waiting: ${blocked || 'none'}`,
       `  web pods ready (PDB min ${world.workloads?.webMinAvailable}): lowest ${world.minWebReady}   max disrupted ${world.maxDisrupted}, violations ${world.violations.length}`,
       `  [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${args.pending}${eta}`,
     ].join('\n');

@@ -8,35 +8,14 @@ import { type AlertFilter, parseMatchers } from '../../operator/alerts/filter.ts
 import { AlertGate } from '../../operator/alerts/gate.ts';
 import { alertmanagerAlerts, prometheusAlerts, promqlGate } from '../../operator/alerts/sources.ts';
 import { Exporter, PromStack } from '../../testkit/prom/prometheus.ts';
+import { prometheusReleases } from '../../testkit/prom/releases.ts';
 import { eventually } from './kube.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kreboot-prom-'));
-const exporter = new Exporter();
-let stack: PromStack;
 const auth = { timeoutMs: 2000 };
 const NODES = new Set(['node-a', 'node-b']);
 const base: AlertFilter = { matchOnly: false, firingOnly: false, matchers: [], includeOwn: false };
-
-beforeAll(async () => {
-  for (const k of ['critical', 'warning', 'pending', 'own']) exporter.set(`test_value{kind="${k}"}`, 0);
-  exporter.set('test_node_broken{node="node-a"}', 0);
-  await exporter.start();
-  stack = new PromStack(join(dir, 'stack'), exporter.port, true);
-  await stack.start();
-});
-afterAll(async () => {
-  await stack?.stop();
-  await exporter.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-const gate = (filter: Partial<AlertFilter> = {}, promql: string[] = [], failOpen = false) =>
-  new AlertGate({
-    sources: [prometheusAlerts(stack.promUrl, auth)],
-    promql: promql.map((e) => promqlGate(stack.promUrl, e, auth)),
-    filter: { ...base, ...filter },
-    failOpen,
-  });
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 async function until(
   g: AlertGate,
@@ -54,117 +33,149 @@ async function until(
   );
 }
 
-describe('alert gates on a real Prometheus', () => {
-  it('does not block without alerts; blocks on a firing alert, naming it; unblocks when it clears', async () => {
-    const g = gate();
-    await until(g, (v) => v.all === undefined, 'no alert');
-    exporter.set('test_value{kind="critical"}', 1);
-    const v = await until(g, (v) => v.all !== undefined, 'blocked');
-    expect(v.all).toMatch(/alert TestCritical \(Prometheus http/);
-    expect(v.firing.some((k) => k.startsWith('TestCritical{') && k.includes('severity="critical"'))).toBe(
-      true,
-    );
-    exporter.set('test_value{kind="critical"}', 0);
-    await until(g, (v) => v.all === undefined, 'cleared');
-  });
+// Every Prometheus and Alertmanager release under test (the pinned 3.x build, and Debian's 2.x where installed).
+for (const rel of prometheusReleases()) {
+  describe(rel.name, () => {
+    const exporter = new Exporter();
+    let stack: PromStack;
 
-  it('applies kured-style regexp filters and label matchers', async () => {
-    exporter.set('test_value{kind="warning"}', 1);
-    await until(gate(), (v) => /TestWarning/.test(v.all ?? ''), 'warning firing');
-    expect((await gate({ regexp: /^TestWarning$/ }).evaluate(NODES)).all).toBeUndefined();
-    expect((await gate({ regexp: /^TestCritical$/, matchOnly: true }).evaluate(NODES)).all).toBeUndefined();
-    expect((await gate({ regexp: /^TestWarning$/, matchOnly: true }).evaluate(NODES)).all).toMatch(
-      /TestWarning/,
-    );
-    expect(
-      (await gate({ matchers: parseMatchers('severity=~"critical"') }).evaluate(NODES)).all,
-    ).toBeUndefined();
-    expect(
-      (await gate({ matchers: parseMatchers('severity=~"critical|warning"') }).evaluate(NODES)).all,
-    ).toMatch(/TestWarning/);
-    exporter.set('test_value{kind="warning"}', 0);
-    await until(gate(), (v) => v.all === undefined, 'warning cleared');
-  });
-
-  it('counts a pending alert unless --alert-firing-only', async () => {
-    exporter.set('test_value{kind="pending"}', 1);
-    await until(gate(), (v) => /pending alert|TestPending/.test(v.all ?? ''), 'pending blocks');
-    expect((await gate({ firingOnly: true }).evaluate(NODES)).all).toBeUndefined();
-    exporter.set('test_value{kind="pending"}', 0);
-    await until(gate(), (v) => v.all === undefined, 'pending cleared');
-  });
-
-  it('a node-scoped alert blocks only its node', async () => {
-    exporter.set('test_node_broken{node="node-a"}', 1);
-    const v = await until(gate({ nodeLabel: 'node' }), (v) => v.perNode.size > 0, 'node alert');
-    expect(v.all).toBeUndefined();
-    expect([...v.perNode.keys()]).toEqual(['node-a']);
-    expect(v.perNode.get('node-a')).toMatch(/TestNodeBroken/);
-    // Without a node label, the same alert blocks everything.
-    expect((await gate().evaluate(NODES)).all).toMatch(/TestNodeBroken/);
-    exporter.set('test_node_broken{node="node-a"}', 0);
-    await until(gate({ nodeLabel: 'node' }), (v) => v.perNode.size === 0 && !v.all, 'node alert cleared');
-  });
-
-  it("ignores kreboot's own alerts unless asked", async () => {
-    exporter.set('test_value{kind="own"}', 1);
-    await until(
-      gate({ includeOwn: true }),
-      (v) => /KrebootRolloutHalted/.test(v.all ?? ''),
-      'own alert firing',
-    );
-    expect((await gate().evaluate(NODES)).all).toBeUndefined();
-    exporter.set('test_value{kind="own"}', 0);
-  });
-
-  it('blocks while a custom PromQL gate returns a result', async () => {
-    const expr = 'test_value{kind="warning"} > 0';
-    expect((await gate({}, [expr]).evaluate(NODES)).all).toBeUndefined();
-    exporter.set('test_value{kind="warning"}', 1);
-    const v = await until(gate({ regexp: /.*/ }, [expr]), (v) => v.all !== undefined, 'promql blocks');
-    expect(v.all).toMatch(/PromQL gate "test_value\{kind=\\"warning\\"\} > 0" returned a non-empty result/);
-    exporter.set('test_value{kind="warning"}', 0);
-    await until(gate({ regexp: /.*/ }, [expr]), (v) => v.all === undefined, 'promql clears');
-  });
-
-  it('fails closed while Prometheus is down, and opens again when it is back', async () => {
-    await stack.stopPrometheus();
-    const v = await gate().evaluate(NODES);
-    expect(v.all).toMatch(/failed \(failing closed\)/);
-    expect((await gate({}, [], true).evaluate(NODES)).all).toBeUndefined();
-    await stack.start();
-    await until(gate(), (v) => v.all === undefined, 'back');
-  });
-});
-
-describe('Alertmanager', () => {
-  it('a silenced alert does not block', async () => {
-    // Only TestCritical counts here: alerts resolved by earlier tests may linger in Alertmanager until they expire.
-    const g = new AlertGate({
-      sources: [alertmanagerAlerts(stack.amUrl, auth)],
-      promql: [],
-      filter: { ...base, regexp: /^TestCritical$/, matchOnly: true },
-      failOpen: false,
+    beforeAll(async () => {
+      for (const k of ['critical', 'warning', 'pending', 'own']) exporter.set(`test_value{kind="${k}"}`, 0);
+      exporter.set('test_node_broken{node="node-a"}', 0);
+      await exporter.start();
+      stack = new PromStack(join(dir, `stack-${rel.major}`), exporter.port, true, rel);
+      await stack.start();
     });
-    exporter.set('test_value{kind="critical"}', 1);
-    await until(g, (v) => /TestCritical/.test(v.all ?? ''), 'alert reaches Alertmanager');
-    const now = new Date();
-    const res = await fetch(`${stack.amUrl}/api/v2/silences`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({
-        matchers: [{ name: 'alertname', value: 'TestCritical', isRegex: false, isEqual: true }],
-        startsAt: now.toISOString(),
-        endsAt: new Date(now.getTime() + 3_600_000).toISOString(),
-        createdBy: 'kreboot-test',
-        comment: 'known issue',
-      }),
+    afterAll(async () => {
+      await stack?.stop();
+      await exporter.stop();
     });
-    expect(res.ok).toBe(true);
-    await until(g, (v) => v.all === undefined, 'silenced');
-    exporter.set('test_value{kind="critical"}', 0);
+
+    const gate = (filter: Partial<AlertFilter> = {}, promql: string[] = [], failOpen = false) =>
+      new AlertGate({
+        sources: [prometheusAlerts(stack.promUrl, auth)],
+        promql: promql.map((e) => promqlGate(stack.promUrl, e, auth)),
+        filter: { ...base, ...filter },
+        failOpen,
+      });
+
+    describe('alert gates on a real Prometheus', () => {
+      it('does not block without alerts; blocks on a firing alert, naming it; unblocks when it clears', async () => {
+        const g = gate();
+        await until(g, (v) => v.all === undefined, 'no alert');
+        exporter.set('test_value{kind="critical"}', 1);
+        const v = await until(g, (v) => v.all !== undefined, 'blocked');
+        expect(v.all).toMatch(/alert TestCritical \(Prometheus http/);
+        expect(v.firing.some((k) => k.startsWith('TestCritical{') && k.includes('severity="critical"'))).toBe(
+          true,
+        );
+        exporter.set('test_value{kind="critical"}', 0);
+        await until(g, (v) => v.all === undefined, 'cleared');
+      });
+
+      it('applies kured-style regexp filters and label matchers', async () => {
+        exporter.set('test_value{kind="warning"}', 1);
+        await until(gate(), (v) => /TestWarning/.test(v.all ?? ''), 'warning firing');
+        expect((await gate({ regexp: /^TestWarning$/ }).evaluate(NODES)).all).toBeUndefined();
+        expect(
+          (await gate({ regexp: /^TestCritical$/, matchOnly: true }).evaluate(NODES)).all,
+        ).toBeUndefined();
+        expect((await gate({ regexp: /^TestWarning$/, matchOnly: true }).evaluate(NODES)).all).toMatch(
+          /TestWarning/,
+        );
+        expect(
+          (await gate({ matchers: parseMatchers('severity=~"critical"') }).evaluate(NODES)).all,
+        ).toBeUndefined();
+        expect(
+          (await gate({ matchers: parseMatchers('severity=~"critical|warning"') }).evaluate(NODES)).all,
+        ).toMatch(/TestWarning/);
+        exporter.set('test_value{kind="warning"}', 0);
+        await until(gate(), (v) => v.all === undefined, 'warning cleared');
+      });
+
+      it('counts a pending alert unless --alert-firing-only', async () => {
+        exporter.set('test_value{kind="pending"}', 1);
+        await until(gate(), (v) => /pending alert|TestPending/.test(v.all ?? ''), 'pending blocks');
+        expect((await gate({ firingOnly: true }).evaluate(NODES)).all).toBeUndefined();
+        exporter.set('test_value{kind="pending"}', 0);
+        await until(gate(), (v) => v.all === undefined, 'pending cleared');
+      });
+
+      it('a node-scoped alert blocks only its node', async () => {
+        exporter.set('test_node_broken{node="node-a"}', 1);
+        const v = await until(gate({ nodeLabel: 'node' }), (v) => v.perNode.size > 0, 'node alert');
+        expect(v.all).toBeUndefined();
+        expect([...v.perNode.keys()]).toEqual(['node-a']);
+        expect(v.perNode.get('node-a')).toMatch(/TestNodeBroken/);
+        // Without a node label, the same alert blocks everything.
+        expect((await gate().evaluate(NODES)).all).toMatch(/TestNodeBroken/);
+        exporter.set('test_node_broken{node="node-a"}', 0);
+        await until(gate({ nodeLabel: 'node' }), (v) => v.perNode.size === 0 && !v.all, 'node alert cleared');
+      });
+
+      it("ignores kreboot's own alerts unless asked", async () => {
+        exporter.set('test_value{kind="own"}', 1);
+        await until(
+          gate({ includeOwn: true }),
+          (v) => /KrebootRolloutHalted/.test(v.all ?? ''),
+          'own alert firing',
+        );
+        expect((await gate().evaluate(NODES)).all).toBeUndefined();
+        exporter.set('test_value{kind="own"}', 0);
+      });
+
+      it('blocks while a custom PromQL gate returns a result', async () => {
+        const expr = 'test_value{kind="warning"} > 0';
+        expect((await gate({}, [expr]).evaluate(NODES)).all).toBeUndefined();
+        exporter.set('test_value{kind="warning"}', 1);
+        const v = await until(gate({ regexp: /.*/ }, [expr]), (v) => v.all !== undefined, 'promql blocks');
+        expect(v.all).toMatch(
+          /PromQL gate "test_value\{kind=\\"warning\\"\} > 0" returned a non-empty result/,
+        );
+        exporter.set('test_value{kind="warning"}', 0);
+        await until(gate({ regexp: /.*/ }, [expr]), (v) => v.all === undefined, 'promql clears');
+      });
+
+      it('fails closed while Prometheus is down, and opens again when it is back', async () => {
+        await stack.stopPrometheus();
+        const v = await gate().evaluate(NODES);
+        expect(v.all).toMatch(/failed \(failing closed\)/);
+        expect((await gate({}, [], true).evaluate(NODES)).all).toBeUndefined();
+        await stack.start();
+        await until(gate(), (v) => v.all === undefined, 'back');
+      });
+    });
+
+    describe('Alertmanager', () => {
+      it('a silenced alert does not block', async () => {
+        // Only TestCritical counts here: alerts resolved by earlier tests may linger in Alertmanager until they expire.
+        const g = new AlertGate({
+          sources: [alertmanagerAlerts(stack.amUrl, auth)],
+          promql: [],
+          filter: { ...base, regexp: /^TestCritical$/, matchOnly: true },
+          failOpen: false,
+        });
+        exporter.set('test_value{kind="critical"}', 1);
+        await until(g, (v) => /TestCritical/.test(v.all ?? ''), 'alert reaches Alertmanager');
+        const now = new Date();
+        const res = await fetch(`${stack.amUrl}/api/v2/silences`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({
+            matchers: [{ name: 'alertname', value: 'TestCritical', isRegex: false, isEqual: true }],
+            startsAt: now.toISOString(),
+            endsAt: new Date(now.getTime() + 3_600_000).toISOString(),
+            createdBy: 'kreboot-test',
+            comment: 'known issue',
+          }),
+        });
+        expect(res.ok).toBe(true);
+        await until(g, (v) => v.all === undefined, 'silenced');
+        exporter.set('test_value{kind="critical"}', 0);
+      });
+    });
   });
-});
+}
 
 describe('malformed answers', () => {
   let fake: Server;

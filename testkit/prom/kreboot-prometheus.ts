@@ -3,7 +3,8 @@
 // also a small exporter whose alert rules a test flips, to gate the controller with a real firing alert.
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { freePort, Proc, requireBinary, waitHttp } from './prometheus.ts';
+import { assertPortFree, freePort, Proc, waitHttp } from './prometheus.ts';
+import { defaultPrometheus, type PromRelease } from './releases.ts';
 
 export const REPO_RULES = resolve('deploy/monitoring/kreboot-rules.yml');
 
@@ -11,6 +12,10 @@ export interface KrebootPrometheusOptions {
   dir: string;
   /** A test exporter to scrape too, with rules of its own (e.g. an alert that blocks reboots). */
   exporter?: { port: number; rules: string };
+  /** Which Prometheus: the pinned 3.x build unless given. */
+  release?: PromRelease;
+  /** A fixed loopback port (checked free first) instead of a free one. */
+  port?: number;
 }
 
 export interface Sample {
@@ -46,7 +51,8 @@ export class KrebootPrometheus {
   async start(): Promise<void> {
     const o = this.opts;
     mkdirSync(o.dir, { recursive: true });
-    this.port = await freePort();
+    this.port = o.port ?? (await freePort());
+    if (o.port !== undefined) await assertPortFree(o.port);
     const rules = [REPO_RULES];
     if (o.exporter) {
       writeFileSync(join(o.dir, 'extra-rules.yml'), o.exporter.rules);
@@ -62,7 +68,7 @@ rule_files: ${JSON.stringify(rules)}
 scrape_configs:
 ${sd('kreboot-agent')}${sd('kreboot-controller')}${o.exporter ? `- job_name: exporter\n  static_configs: [{targets: ['127.0.0.1:${o.exporter.port}']}]\n` : ''}`,
     );
-    this.proc = new Proc(requireBinary('prometheus', 'prometheus'), [
+    this.proc = new Proc((o.release ?? defaultPrometheus()).prometheus, [
       `--config.file=${join(o.dir, 'prometheus.yml')}`,
       `--storage.tsdb.path=${join(o.dir, 'data')}`,
       `--web.listen-address=127.0.0.1:${this.port}`,

@@ -1,10 +1,12 @@
-// A real Prometheus (Debian's package) on a free loopback port, scraping a tiny exporter whose values the test
-// sets, with alert rules that fire from those values; optionally a real Alertmanager receiving from it.
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+// A real Prometheus (the pinned 3.x build by default, or another release: releases.ts) on a free loopback port,
+// scraping a tiny exporter whose values the test sets, with alert rules that fire from those values; optionally a
+// real Alertmanager receiving from it.
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createServer as netServer } from 'node:net';
 import { join } from 'node:path';
+import { defaultPrometheus, type PromRelease } from './releases.ts';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -16,12 +18,21 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export function requireBinary(name: string, pkg: string): string {
-  try {
-    return execFileSync('which', [name], { encoding: 'utf8' }).trim();
-  } catch {
-    throw new Error(`${name} not found: install Debian's ${pkg} (apt-get install ${pkg}); .ci/run does this`);
-  }
+/** Throws, naming the port, when something already listens on 127.0.0.1:`port`. */
+export async function assertPortFree(port: number): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const s = netServer();
+    s.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        new Error(
+          err.code === 'EADDRINUSE'
+            ? `port ${port} on 127.0.0.1 is already in use: stop what listens there, or choose another port`
+            : `cannot listen on 127.0.0.1:${port}: ${err.message}`,
+        ),
+      ),
+    );
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve()));
+  });
 }
 
 /** Metric values the test flips: name{labels} value. */
@@ -124,6 +135,7 @@ export class PromStack {
     readonly dir: string,
     readonly exporterPort: number,
     readonly withAlertmanager = false,
+    readonly release: PromRelease = defaultPrometheus(),
   ) {}
 
   get promUrl(): string {
@@ -136,7 +148,7 @@ export class PromStack {
   async start(): Promise<void> {
     mkdirSync(this.dir, { recursive: true });
     if (this.withAlertmanager && !this.alertmanager) {
-      const bin = requireBinary('prometheus-alertmanager', 'prometheus-alertmanager');
+      const bin = this.release.alertmanager;
       this.amPort = await freePort();
       const cluster = await freePort();
       writeFileSync(
@@ -152,7 +164,7 @@ export class PromStack {
       this.alertmanager.start();
       await waitHttp(`${this.amUrl}/-/ready`, this.alertmanager, 'Alertmanager');
     }
-    const bin = requireBinary('prometheus', 'prometheus');
+    const bin = this.release.prometheus;
     if (!this.promPort) this.promPort = await freePort();
     writeFileSync(join(this.dir, 'rules.yml'), TEST_RULES);
     writeFileSync(

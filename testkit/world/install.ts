@@ -27,10 +27,19 @@ export function kubectl(kubeconfig: string, args: string[], input?: string): Pro
     child.stderr.on('data', (c: Buffer) => {
       err += c.toString('utf8');
     });
-    child.on('error', reject);
+    child.on('error', (e: NodeJS.ErrnoException) =>
+      reject(
+        e.code === 'ENOENT'
+          ? new Error(
+              'kubectl not found on PATH: install it (Debian: apt-get install kubectl); .ci/run does this',
+            )
+          : e,
+      ),
+    );
     child.on('close', (code) =>
       code === 0 ? resolve(out) : reject(new Error(`kubectl ${args.join(' ')} failed: ${err.trim()}`)),
     );
+    child.stdin.on('error', () => {}); // a child that never started (ENOENT) is reported above
     child.stdin.end(input ?? '');
   });
 }
@@ -51,15 +60,35 @@ export async function installKreboot(
 }
 
 /** The repo's example MaintenanceWindow, renamed and labelled for one simulated cluster, applied. */
+/**
+ * Applies deploy/examples' MaintenanceWindow as `name`, or the one in `file` (under its own name when it has one),
+ * with `labels` added so the world's controllers select it. A file that is not one MaintenanceWindow, or that the
+ * API server refuses, is an error naming the file.
+ */
 export async function applyExampleWindow(
   kubeconfig: string,
   name: string,
   labels: Record<string, string>,
+  file?: string,
 ): Promise<void> {
-  const w = parse(readFileSync(EXAMPLE_WINDOW, 'utf8'));
-  w.metadata.name = name;
+  const what = file ?? EXAMPLE_WINDOW;
+  let w: { kind?: unknown; metadata?: { name?: string; labels?: Record<string, string> } };
+  try {
+    w = parse(readFileSync(what, 'utf8'));
+  } catch (err) {
+    throw new Error(`${what}: cannot read it as YAML (${(err as Error).message.split('\n')[0]})`);
+  }
+  if (w?.kind !== 'MaintenanceWindow')
+    throw new Error(
+      `${what}: kind ${JSON.stringify(w?.kind)}, expected one MaintenanceWindow (see deploy/examples/maintenancewindow.yaml)`,
+    );
+  w.metadata = { ...w.metadata, name: (file && w.metadata?.name) || name };
   w.metadata.labels = { ...(w.metadata.labels ?? {}), ...labels };
-  await kubectl(kubeconfig, ['apply', '-f', '-'], JSON.stringify(w));
+  try {
+    await kubectl(kubeconfig, ['apply', '-f', '-'], JSON.stringify(w));
+  } catch (err) {
+    throw new Error(`${what}: the API server refused it: ${(err as Error).message}`);
+  }
 }
 
 interface TokenRequestBody {

@@ -13,6 +13,7 @@ import { eventually } from '../eventually.ts';
 import { InvariantMonitor } from '../invariants/monitor.ts';
 import { KrebootPrometheus } from '../prom/kreboot-prometheus.ts';
 import { freePort } from '../prom/prometheus.ts';
+import type { PromRelease } from '../prom/releases.ts';
 import { ControllerProcess } from '../sim/controller-process.ts';
 import { isDaemonSetPod, isReady, type PodLite } from '../sim/pods.ts';
 import { SimulatedNode } from '../sim/simulated-node.ts';
@@ -41,7 +42,16 @@ export interface WorldOptions {
   downMs?: number;
   workloads?: boolean;
   window?: boolean;
+  /** A MaintenanceWindow manifest to apply instead of deploy/examples' (the demo's --window). */
+  windowFile?: string;
+  /** A fixed port for the (first) Prometheus instead of a free one (the demo's --prometheus-port). */
+  prometheusPort?: number;
   prometheus?: boolean;
+  /**
+   * Prometheus releases to run side by side, each scraping every agent and controller with the repo's rules (the
+   * first is `prom`); the pinned 3.x build alone when not given.
+   */
+  prometheusReleases?: PromRelease[];
   /** A test exporter for Prometheus to scrape, with alert rules of its own. */
   exporter?: { port: number; rules: string };
   /** Reboots a node may see before the monitor calls it a violation (a reboot loop or a double reboot). */
@@ -57,6 +67,8 @@ export class World {
   readonly selector: string;
   http!: KubeHttp;
   prom: KrebootPrometheus | undefined;
+  /** Every Prometheus of this world (`prom` first). */
+  readonly proms: KrebootPrometheus[] = [];
   workloads: Workloads | undefined;
   monitor!: InvariantMonitor;
   private readonly stopCtl = new AbortController();
@@ -95,11 +107,19 @@ export class World {
     mkdirSync(o.root, { recursive: true });
     this.http = new KubeHttp(await kubeconfigConnection(o.kubeconfig));
     if (o.prometheus !== false) {
-      this.prom = new KrebootPrometheus({ dir: join(o.root, 'prometheus'), exporter: o.exporter });
-      await this.prom.start();
+      for (const [i, release] of (o.prometheusReleases ?? [undefined]).entries()) {
+        const p = new KrebootPrometheus({
+          dir: join(o.root, `prometheus-${i}`),
+          exporter: o.exporter,
+          release,
+        });
+        this.proms.push(p);
+        await p.start();
+      }
+      this.prom = this.proms[0];
     }
     const label = { [WORLD_LABEL]: o.name };
-    if (o.window !== false) await applyExampleWindow(o.kubeconfig, `${o.name}-anytime`, label);
+    if (o.window !== false) await applyExampleWindow(o.kubeconfig, `${o.name}-anytime`, label, o.windowFile);
     const agentTargets: Array<{ address: string; labels: Record<string, string> }> = [];
     for (let i = 0; i < o.nodes; i++) {
       const name = o.nodeName?.(i) ?? `${o.name}-${i}`;
@@ -124,7 +144,7 @@ export class World {
     }
     // Nodes first (the DaemonSet needs them to place the agent pods whose tokens the agents use), then agents.
     await Promise.all(this.sims.map((s) => s.create()));
-    this.prom?.setTargets('kreboot-agent', agentTargets);
+    for (const p of this.proms) p.setTargets('kreboot-agent', agentTargets);
     if (o.workloads !== false)
       this.workloads = await createWorkloads(this.http, `${o.name}-apps`, label, o.nodes);
     await this.until('every node Ready with its agent reporting, workloads running', async () => {
@@ -193,13 +213,11 @@ export class World {
       c.start();
       this.controllers.push(c);
     }
-    this.prom?.setTargets(
-      'kreboot-controller',
-      this.controllers.map((c) => ({
-        address: `127.0.0.1:${c.opts.metricsPort}`,
-        labels: { pod: c.opts.identity },
-      })),
-    );
+    const targets = this.controllers.map((c) => ({
+      address: `127.0.0.1:${c.opts.metricsPort}`,
+      labels: { pod: c.opts.identity },
+    }));
+    for (const p of this.proms) p.setTargets('kreboot-controller', targets);
   }
 
   /** kubectl apply of one object (or a List) into the workloads' namespace. */
@@ -331,7 +349,7 @@ export class World {
     this.stopCtl.abort();
     await Promise.all(this.controllers.map((c) => c.stop('SIGKILL')));
     await Promise.all(this.sims.map((s) => s.destroy()));
-    await this.prom?.stop();
+    await Promise.all(this.proms.map((p) => p.stop()));
     if (!this.http) return; // start() failed before it could talk to the API server
     // The next world in this cluster starts from a clean slate: no lock, no leader, no window of ours.
     for (const lease of [Leases.lock, Leases.leader])
