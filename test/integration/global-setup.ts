@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { ControlPlane } from '../../testkit/cluster/controlplane.ts';
+import { prometheusReleases } from '../../testkit/prom/releases.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -16,6 +17,9 @@ declare module 'vitest' {
 export default async function setup(project: TestProject) {
   // Agent tests run the built bundle, as the DaemonSet does.
   execFileSync('npm', ['run', '-s', 'build'], { stdio: 'inherit' });
+  // The Prometheus-facing tests run against each of these (built first if the cache lacks the pinned one).
+  for (const r of prometheusReleases())
+    process.stderr.write(`[integration] Prometheus under test: ${r.name}\n`);
   const dir = mkdtempSync(join(tmpdir(), 'kreboot-it-'));
   const t0 = Date.now();
   const cp = await ControlPlane.start({ dir, verbose: !!process.env.KREBOOT_VERBOSE });
