@@ -2,6 +2,7 @@
 // The `kreboot` binary: one bundle, one subcommand per component (also usable as `kubectl kreboot`).
 import { ConfigError } from '../config/options.ts';
 import { VERSION } from '../version.ts';
+import { type SteerCommand, SteerCommands } from './steer-commands.ts';
 
 interface Command {
   summary: string;
@@ -29,6 +30,16 @@ const commands: Record<string, Command> = {
     summary: 'what would happen next, and why each waiting node waits',
     run: async (argv) => (await import('./status.ts')).runStatus('plan', argv),
   },
+  // The SRE's write commands: one annotation of the protocol each, idempotent, attributed in an Event.
+  ...Object.fromEntries(
+    Object.entries(SteerCommands).map(([name, c]) => [
+      name,
+      {
+        summary: c.summary,
+        run: async (argv: string[]) => (await import('./steer.ts')).runSteer(name as SteerCommand, argv),
+      },
+    ]),
+  ),
   'migrate-kured': {
     summary: "print MaintenanceWindow YAML equivalent to kured's time flags",
     run: async (argv) => (await import('../windows/migrate-kured.ts')).runMigrateKured(argv),

@@ -40,7 +40,7 @@ export interface NodeView {
   invalidTimes?: Record<string, string>;
 }
 
-const truthy = (v: string | undefined) => v !== undefined && v !== '' && v.toLowerCase() !== 'false';
+export const truthy = (v: string | undefined) => v !== undefined && v !== '' && v.toLowerCase() !== 'false';
 
 /** RFC 3339 with a zone, as Kubernetes writes times; nothing lenient ("-1" is not a time, nor is "2024-01-01"). */
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;

@@ -34,6 +34,8 @@ export interface RequestInit {
   /** Total deadline, connect to last byte (default 30 s; every request has one). */
   timeoutMs?: number;
   pool?: Pool;
+  /** Extra request headers, e.g. Impersonate-User and Impersonate-Group (a list: one header line each). */
+  headers?: Record<string, string | string[]>;
 }
 
 export interface WatchEvent<T> {
@@ -79,7 +81,7 @@ export class KubeHttp {
   private async options(
     method: string,
     path: string,
-    headers: Record<string, string>,
+    headers: Record<string, string | string[]>,
     pool: Pool,
   ): Promise<RequestOptions> {
     const url = new URL(path, this.base);
@@ -113,7 +115,7 @@ export class KubeHttp {
   async request<T>(path: string, init: RequestInit = {}): Promise<T> {
     const method = init.method ?? 'GET';
     const payload = init.body === undefined ? undefined : JSON.stringify(init.body);
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string | string[]> = { ...init.headers };
     if (payload !== undefined) {
       headers['Content-Type'] = init.contentType ?? 'application/json';
       headers['Content-Length'] = String(Buffer.byteLength(payload));
@@ -146,7 +148,7 @@ export class KubeHttp {
   private async send(
     method: string,
     path: string,
-    headers: Record<string, string>,
+    headers: Record<string, string | string[]>,
     payload: string | undefined,
     signal: AbortSignal | undefined,
     pool: Pool,

@@ -255,8 +255,15 @@ export class Schedule {
     return this.exclusions.find((x) => x.start <= t && t < x.end);
   }
 
+  /**
+   * Whether t is in an active window: some start's own window holds t and no exclusion does. Equivalent to
+   * currentWindow(t) !== undefined (a merged window holds t exactly when one of its parts does), without working
+   * out the merged window's edges: a minute-by-minute scan of a window of one-minute runs (kured's whole days as
+   * migrate-kured writes them) cost 0.26 ms a call that way.
+   */
   isActive(t: number): boolean {
-    return this.currentWindow(t) !== undefined;
+    const s = this.startAtOrBefore(t);
+    return s !== undefined && t < s + this.spec.durationMs && this.exclusionAt(t) === undefined;
   }
 
   /** The active interval containing t (exclusions cut out), or undefined. */

@@ -9,14 +9,20 @@ import { Schedule } from '../../operator/windows/schedule.ts';
 const MIN = 60_000;
 
 /** kured's rule, at minute resolution (its end second itself is not counted). */
+const formats = new Map<string, Intl.DateTimeFormat>();
 function kuredOpen(flags: ReturnType<typeof parseKuredFlags>, t: number): boolean {
-  const f = new Intl.DateTimeFormat('en-US', {
-    timeZone: flags.timeZone,
-    hourCycle: 'h23',
-    weekday: 'short',
-    hour: 'numeric',
-    minute: 'numeric',
-  });
+  // One formatter per zone: building one per minute was most of this test's time (over 5 s on a loaded machine).
+  let f = formats.get(flags.timeZone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone: flags.timeZone,
+      hourCycle: 'h23',
+      weekday: 'short',
+      hour: 'numeric',
+      minute: 'numeric',
+    });
+    formats.set(flags.timeZone, f);
+  }
   const p = Object.fromEntries(f.formatToParts(t).map((x) => [x.type, x.value]));
   const day = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'].indexOf(p.weekday!);
   if (!flags.days.includes(day)) return false;
