@@ -112,6 +112,7 @@ export class World {
           dir: join(o.root, `prometheus-${i}`),
           exporter: o.exporter,
           release,
+          port: i === 0 ? o.prometheusPort : undefined,
         });
         this.proms.push(p);
         await p.start();
