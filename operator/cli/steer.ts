@@ -178,10 +178,15 @@ async function carryOut(
 
 export async function runSteer(cmd: SteerCommand, argv: string[]): Promise<number> {
   const spec = SteerCommands[cmd];
-  const usage = spec.target === 'node' ? `kreboot ${cmd} NODE… [flags]` : `kreboot ${cmd} [flags]`;
   const { values: cfg, help, positionals } = parseOptions(options, argv, process.env);
   if (help) {
-    process.stdout.write(helpText(cmd, `${spec.summary}.\nUsage: ${usage}`, options));
+    const args =
+      spec.target === 'node'
+        ? `\nArguments: NODE… (one or more node names, e.g. kreboot ${cmd} worker-3)`
+        : '';
+    process.stdout.write(
+      helpText(cmd, `${spec.summary[0]!.toUpperCase()}${spec.summary.slice(1)}.${args}`, options),
+    );
     return 0;
   }
   if (spec.target === 'node' && positionals.length === 0)
