@@ -109,7 +109,7 @@ for (const [sig, code] of [
 
 async function run(): Promise<number> {
   say(`working in ${root} (removed at the end, whatever happens)`);
-  say('preparing Prometheus and Alertmanager (the first run builds them from Go modules: ~8 min on 2 cores)');
+  say('preparing Prometheus and Alertmanager (the first run builds them from Go modules: ~6 min on 2 cores)');
   const release = await ensurePrometheusBuilt();
   say(release.name);
   say('starting the local control plane (the first run builds it from Go modules: ~8 min on 2 cores)');

@@ -2,6 +2,7 @@
 // status: every node kreboot knows about, the lock, the windows. plan: what the planner would do now and why each
 // waiting node waits (window, budget, exclusion…), from the same pure functions the controller runs. Alerts, PDBs
 // and blocking pods are evaluated by the controller only; the plan says so.
+import { stringify } from 'yaml';
 import { z } from 'zod';
 import { helpText, type OptionSpecs, parseOptions } from '../config/options.ts';
 import { parseLock } from '../controller/lock.ts';
@@ -32,6 +33,12 @@ const options = {
   },
   // `plan` plans as the controller does: pass it the controller's planner flags (same spec, same defaults).
   ...plannerOptions,
+  output: {
+    flag: 'output',
+    help: 'table (default), json or yaml; also -o json',
+    schema: z.enum(['table', 'json', 'yaml']).default('table'),
+    example: 'json',
+  },
   kubeconfig: {
     flag: 'kubeconfig',
     help: 'kubeconfig file (default: the files in $KUBECONFIG merged, then in-cluster, then ~/.kube/config)',
@@ -171,6 +178,49 @@ export function renderStatus(s: Snapshot, now: number): string {
   return `${lines.join('\n')}\n`;
 }
 
+const iso = (t: number | undefined) => (t === undefined ? undefined : new Date(t).toISOString());
+const interval = (i: { start: number; end: number; openEnd?: boolean } | undefined) =>
+  i && { start: iso(i.start), end: iso(i.end), ...(i.openEnd ? { openEnd: true } : {}) };
+
+/** `status -o json|yaml`: the same facts as the table, with full values and times in RFC 3339. */
+export function statusData(s: Snapshot) {
+  return {
+    nodes: [...s.views]
+      .sort((a, b) => a.name.localeCompare(b.name))
+      .map((n) => ({
+        name: n.name,
+        rebootRequired: n.required ?? null,
+        reason: n.requiredReason ?? null,
+        requiredSince: iso(n.requiredSince) ?? null,
+        phase: n.phase ?? null,
+        phaseSince: iso(n.phaseSince) ?? null,
+        ready: n.ready,
+        cordoned: n.unschedulable,
+        cordonedByPerson: n.unschedulable && n.wasUnschedulable,
+        excluded: n.excluded,
+        requested: n.requested,
+        bootId: n.bootId ?? null,
+        lastFailure: n.lastFailure ?? null,
+      })),
+    lock: {
+      inFlight: s.lock.entries.map((e) => e.node),
+      paused: s.lock.paused ?? null,
+      halted: s.lock.halted ?? null,
+      unreadable: s.lock.corrupt ?? null,
+    },
+    windows: s.windows.map((w) => ({
+      name: w.name,
+      valid: w.valid,
+      invalidReason: w.invalidReason ?? null,
+      suspended: w.suspended,
+      active: w.valid && !w.suspended && w.active,
+      current: interval(w.current) ?? null,
+      next: interval(w.next) ?? null,
+      exclusion: w.exclusion ? { ...interval(w.exclusion), reason: w.exclusion.reason ?? null } : null,
+    })),
+  };
+}
+
 export function renderPlan(p: Plan): string {
   const lines: string[] = [];
   lines.push(p.start.length ? `would start now: ${p.start.join(', ')}` : 'would start now: nothing');
@@ -184,8 +234,26 @@ export function renderPlan(p: Plan): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** kubectl's `-o X`, `-oX` and `-o=X` as `--output=X`. */
+export function shortOutput(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '-o' && i + 1 < argv.length) out.push(`--output=${argv[++i]}`);
+    else if (a.startsWith('-o') && !a.startsWith('--')) out.push(`--output=${a.slice(a[2] === '=' ? 3 : 2)}`);
+    else out.push(a);
+  }
+  return out;
+}
+
+function emit(format: 'table' | 'json' | 'yaml', data: unknown, table: () => string): void {
+  if (format === 'json') process.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
+  else if (format === 'yaml') process.stdout.write(stringify(data));
+  else process.stdout.write(table());
+}
+
 export async function runStatus(command: 'status' | 'plan', argv: string[]): Promise<number> {
-  const { values: cfg, help } = parseOptions(options, argv, process.env);
+  const { values: cfg, help } = parseOptions(options, shortOutput(argv), process.env);
   if (help) {
     process.stdout.write(
       helpText(
@@ -203,7 +271,7 @@ export async function runStatus(command: 'status' | 'plan', argv: string[]): Pro
     const now = Date.now();
     const s = await snapshot(http, cfg.namespace, cfg.nodeSelector, cfg.windowSelector, now);
     if (command === 'status') {
-      process.stdout.write(renderStatus(s, now));
+      emit(cfg.output, statusData(s), () => renderStatus(s, now));
       return 0;
     }
     const locked = new Set(s.lock.entries.map((e) => e.node));
@@ -226,10 +294,18 @@ export async function runStatus(command: 'status' | 'plan', argv: string[]): Pro
       halted: s.lock.halted,
       retryAfterFailureMs: cfg.retryAfterFailure,
     });
-    process.stdout.write(renderPlan(p));
     const pending = s.views.filter((n) => needsReboot(n) && !locked.has(n.name) && !n.phase).length;
-    process.stdout.write(
-      `${pending} node(s) need a reboot; ${Annotations.phase} set on ${s.views.filter((n) => n.phase).length}.\n`,
+    emit(
+      cfg.output,
+      {
+        startNow: p.start,
+        inProgress: p.inFlight,
+        waiting: p.waiting,
+        pending,
+        notEvaluated: ['alerts', 'PodDisruptionBudgets', 'blocking pods'],
+      },
+      () =>
+        `${renderPlan(p)}${pending} node(s) need a reboot; ${Annotations.phase} set on ${s.views.filter((n) => n.phase).length}.\n`,
     );
     return 0;
   } finally {

@@ -2,12 +2,17 @@
 // in deploy/base; its binding here is scoped to this test's objects (a label), so the other test files sharing the
 // control plane, whose controllers run as the admin, are not affected. Production's binding has no scope.
 import { spawnSync } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseAllDocuments, stringify } from 'yaml';
 import { kubeconfigConnection } from '../../operator/kube/connection.ts';
 import { type ApiError, KubeHttp } from '../../operator/kube/http.ts';
 import { Annotations } from '../../operator/protocol.ts';
 import { createKwokNodes } from '../../testkit/cluster/nodes.ts';
+import { KREBOOT_BUNDLE, NODE_BIN } from '../../testkit/sim/agent-process.ts';
+import { requestToken } from '../../testkit/world/install.ts';
 import { applyFromBase, serviceAccountClient } from './identity.ts';
 import { clients, createNamespace, eventually, uniq } from './kube.ts';
 
@@ -138,6 +143,85 @@ describe('controller-owned keys at admission', () => {
     expect(
       kubectl(['annotate', 'lease', '-n', ns, 'kreboot-lock', `${Annotations.halted}=x`, ...breakGlass]).ok,
     ).toBe(true);
+    expect(
+      kubectl(['annotate', 'lease', '-n', ns, 'kreboot-lock', `${Annotations.halted}-`, ...breakGlass]).ok,
+    ).toBe(true);
+  });
+
+  it('`kreboot clear-halt` goes through break-glass; without the right to impersonate it, one line says what to grant', async () => {
+    const halt = () =>
+      expect(
+        kubectl([
+          'annotate',
+          'lease',
+          '-n',
+          ns,
+          'kreboot-lock',
+          `${Annotations.halted}=node x: gone`,
+          ...breakGlass,
+        ]).ok,
+      ).toBe(true);
+    const cli = (args: string[]) => {
+      const r = spawnSync(
+        NODE_BIN,
+        [KREBOOT_BUNDLE, 'clear-halt', `--kubeconfig=${kubeconfig}`, `--namespace=${ns}`, ...args],
+        {
+          encoding: 'utf8',
+        },
+      );
+      return { code: r.status, out: r.stdout, err: r.stderr };
+    };
+    halt();
+    // A cluster-admin (system:masters): kubectl annotate is refused (first test); the CLI's break-glass write is not.
+    const ok = cli(['--as=sre-on-call', '--as-group=system:masters']);
+    expect(ok.code, ok.err).toBe(0);
+    expect(ok.out).toBe('halt cleared: the rollout goes on (it had halted: node x: gone)\n');
+    expect(
+      kubectl(['get', 'lease', '-n', ns, 'kreboot-lock', '-o', 'jsonpath={.metadata.annotations}']).out,
+    ).not.toContain(Annotations.halted);
+    // Someone who may edit the lock but not impersonate the group: a service account with only that Role.
+    halt();
+    const role = {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: { name: 'lease-editor', namespace: ns },
+      rules: [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'patch'] }],
+    };
+    const binding = {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: 'lease-editor', namespace: ns },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'lease-editor' },
+      subjects: [{ kind: 'ServiceAccount', name: 'lease-editor', namespace: ns }],
+    };
+    expect(kubectl(['create', 'serviceaccount', '-n', ns, 'lease-editor']).ok).toBe(true);
+    expect(kubectl(['apply', '-f', '-'], [role, binding].map((o) => stringify(o)).join('---\n')).ok).toBe(
+      true,
+    );
+    const token = await requestToken(admin, 'lease-editor', undefined, ns);
+    const cluster = parseAllDocuments(readFileSync(kubeconfig, 'utf8'))[0]!.toJSON().clusters[0].cluster;
+    const editorConfig = join(tmpdir(), `${tag}-lease-editor.kubeconfig`);
+    writeFileSync(
+      editorConfig,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'c', cluster }],
+        users: [{ name: 'u', user: { token } }],
+        contexts: [{ name: 'u', context: { cluster: 'c', user: 'u' } }],
+        'current-context': 'u',
+      }),
+      { mode: 0o600 },
+    );
+    const denied = cli([`--kubeconfig=${editorConfig}`]);
+    rmSync(editorConfig, { force: true });
+    expect(denied.code).toBe(1);
+    expect(denied.err.trim().split('\n')).toHaveLength(1);
+    expect(denied.err).toMatch(/cannot impersonate/);
+    expect(denied.err).toMatch(/through the group kreboot:break-glass, which needs RBAC to impersonate it/);
+    expect(
+      kubectl(['get', 'lease', '-n', ns, 'kreboot-lock', '-o', 'jsonpath={.metadata.annotations}']).out,
+    ).toContain(Annotations.halted);
     expect(
       kubectl(['annotate', 'lease', '-n', ns, 'kreboot-lock', `${Annotations.halted}-`, ...breakGlass]).ok,
     ).toBe(true);

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Annotations, Conditions, Leases } from '../../operator/protocol.ts';
 import { KREBOOT_BUNDLE, NODE_BIN } from '../../testkit/sim/agent-process.ts';
 import type { SimulatedNode } from '../../testkit/sim/simulated-node.ts';
-import { eventually } from './kube.ts';
+import { createNamespace, eventually } from './kube.ts';
 import { Rollout } from './rollout.ts';
 
 const kubeconfig = inject('kubeconfig');
@@ -190,6 +190,40 @@ describe('kreboot write commands with the controller running', () => {
       /^HaltCleared: halt cleared by \S+ at .*: x replaced; it had halted: node x: did not come back within 10m$/,
     );
   }, 300_000);
+
+  it('before any controller ran (no lock yet): pause creates the lock, status -o json shows it, resume clears it', async () => {
+    const ns = `${r.ns}-fresh`;
+    await createNamespace(r.c.core, ns);
+    try {
+      const run = (args: string[]) => {
+        const res = spawnSync(
+          NODE_BIN,
+          [KREBOOT_BUNDLE, ...args, `--kubeconfig=${kubeconfig}`, `--namespace=${ns}`],
+          {
+            encoding: 'utf8',
+          },
+        );
+        return { code: res.status, out: res.stdout, err: res.stderr };
+      };
+      expect(run(['resume']).out).toBe(
+        `not paused; nothing changed (no lock yet: lease ${ns}/${Leases.lock} does not exist)\n`,
+      );
+      const p = run(['pause', '--reason', 'before the controller']);
+      expect(p.code, p.err).toBe(0);
+      const paused = JSON.parse(run(['status', '-o', 'json', '--node-selector=kreboot.test/none=1']).out);
+      expect(paused.lock.paused).toMatch(/^before the controller \(by \S+ at /);
+      expect(paused.lock.inFlight).toEqual([]);
+      expect(run(['resume']).code).toBe(0);
+      const resumed = JSON.parse(run(['status', '-o=json', '--node-selector=kreboot.test/none=1']).out);
+      expect(resumed.lock.paused).toBeNull();
+      // And in YAML.
+      expect(run(['status', '-oyaml', '--node-selector=kreboot.test/none=1']).out).toMatch(
+        /^nodes: \[\]\nlock:\n {2}inFlight: \[\]\n {2}paused: null/,
+      );
+    } finally {
+      await r.c.core.deleteNamespace({ name: ns }).catch(() => {});
+    }
+  });
 
   it('errors: no node, an unknown node, an identity without the right (the API refusal, one line)', () => {
     const none = kreboot(['request']);

@@ -4,7 +4,7 @@
 # directory. Two departures from the release binaries, neither touching what kreboot uses (the HTTP API, PromQL,
 # rules, alerting, file-based discovery, TLS):
 # - Prometheus is built with `-tags remove_all_sd` (Prometheus's own build tag): the cloud service-discovery
-#   plugins are left out, which halves the cold build; static and file discovery stay.
+#   plugins are left out (less to download and compile); static and file discovery stay.
 # - Alertmanager embeds its web UI's compiled assets, which its module does not ship (they are built with npm in
 #   its release process): the build copies the module's source and puts a one-page placeholder in their place.
 set -euo pipefail
@@ -32,7 +32,7 @@ trap 'rm -rf "$work"' EXIT
 ldflags() { echo "-s -w -X github.com/prometheus/common/version.Version=${1#v} -X github.com/prometheus/common/version.BuildUser=kreboot-tools-build"; }
 
 t0=$SECONDS
-say "building prometheus and promtool ${PROMETHEUS_VERSION} (module github.com/prometheus/prometheus@${prom_module_version}; ~4 min cold on 2 cores)"
+say "building prometheus and promtool ${PROMETHEUS_VERSION} (module github.com/prometheus/prometheus@${prom_module_version}; ~5 min cold on 2 cores)"
 ( cd "$work" && GOBIN="$out" GOFLAGS=-mod=mod go install -tags remove_all_sd -ldflags "$(ldflags "$PROMETHEUS_VERSION")" \
     "github.com/prometheus/prometheus/cmd/prometheus@${prom_module_version}" \
     "github.com/prometheus/prometheus/cmd/promtool@${prom_module_version}" ) \
@@ -40,7 +40,7 @@ say "building prometheus and promtool ${PROMETHEUS_VERSION} (module github.com/p
 say "prometheus built in $((SECONDS - t0)) s"
 
 t1=$SECONDS
-say "building alertmanager ${ALERTMANAGER_VERSION} (~4 min cold on 2 cores)"
+say "building alertmanager ${ALERTMANAGER_VERSION} (~1 min after prometheus, cold)"
 src="$(cd "$work" && go mod download -json "github.com/prometheus/alertmanager@${ALERTMANAGER_VERSION}" \
   | sed -n 's/^\s*"Dir": "\(.*\)",$/\1/p')"
 [[ -n "$src" && -f "$src/ui/web.go" ]] || die "github.com/prometheus/alertmanager@${ALERTMANAGER_VERSION} could not be downloaded"
