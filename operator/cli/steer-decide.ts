@@ -53,7 +53,7 @@ export function decideLock(cmd: 'pause' | 'resume' | 'clear-halt', cur: Current,
   const lock = `lease ${Leases.lock}`;
   switch (cmd) {
     case 'pause': {
-      if (a[Annotations.paused]) return { say: `already paused (${a[Annotations.paused]}); nothing changed` };
+      if (a[Annotations.paused]) return { say: `already paused: ${a[Annotations.paused]}; nothing changed` };
       const value = `${w.reason ?? ''} (${stamp(w)})`;
       return {
         patch: { [Annotations.paused]: value },

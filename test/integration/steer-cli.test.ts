@@ -79,7 +79,7 @@ describe('kreboot write commands with the controller running', () => {
     // Twice is once: nothing changes, no second Event.
     const again = kreboot(['pause', '--reason', 'another reason']);
     expect(again.code).toBe(0);
-    expect(again.out).toMatch(/^already paused \(change freeze for the release .*\); nothing changed/);
+    expect(again.out).toMatch(/^already paused: change freeze for the release \(by .*\); nothing changed/);
     const events = await eventually('pause Event', async () => {
       const e = await cliEvents('Lease', Leases.lock);
       return e.length ? e : undefined;
