@@ -36,6 +36,8 @@ export const Annotations = {
   paused: key('paused'),
   /** lock object: set by the controller when a node did not come back; nothing new starts until cleared. */
   halted: key('halted'),
+  /** lock object: the controller's planner settings (JSON), so `kreboot plan` plans as it does. */
+  settings: key('settings'),
   /** agent: the boot ID in which the sentinel was still present after a kreboot reboot (no reboot loops). */
   stillRequiredAfterBoot: key('still-required-after-boot'),
 } as const;

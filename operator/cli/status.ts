@@ -8,6 +8,7 @@ import { helpText, type OptionSpecs, parseOptions } from '../config/options.ts';
 import { parseLock } from '../controller/lock.ts';
 import { OPEN_GATES, type Plan, plan } from '../controller/plan.ts';
 import { plannerOptions } from '../controller/planner-options.ts';
+import { decodeSettings, mergeSettings, type PlannerValues } from '../controller/published-settings.ts';
 import { type Budget, budgetsFor } from '../domain/budget.ts';
 import { type NodeView, needsReboot, viewOf } from '../domain/node.ts';
 import { ApiError, KubeHttp } from '../kube/http.ts';
@@ -55,23 +56,26 @@ interface Snapshot {
   index: WindowIndex;
 }
 
+type LeaseObj = { metadata: { name: string; annotations?: Record<string, string> }; spec: object };
+
+async function readLease(http: KubeHttp, ns: string): Promise<LeaseObj | undefined> {
+  return http
+    .request<LeaseObj>(`/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/${Leases.lock}`)
+    .catch((err) => {
+      if (err instanceof ApiError && err.status === 404) return undefined;
+      throw err;
+    });
+}
+
 async function snapshot(
   http: KubeHttp,
-  ns: string,
+  lease: LeaseObj | undefined,
   nodeSelector: string,
   windowSelector: string,
   now: number,
 ): Promise<Snapshot> {
   const q = nodeSelector ? `?labelSelector=${encodeURIComponent(nodeSelector)}` : '';
   const nodes = (await http.request<{ items: NodeLite[] }>(`/api/v1/nodes${q}`)).items;
-  const lease = await http
-    .request<{ metadata: { name: string; annotations?: Record<string, string> }; spec: object }>(
-      `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/${Leases.lock}`,
-    )
-    .catch((err) => {
-      if (err instanceof ApiError && err.status === 404) return undefined;
-      throw err;
-    });
   let objs: WindowObject[] = [];
   try {
     const r = MaintenanceWindowResource;
@@ -253,7 +257,7 @@ function emit(format: 'table' | 'json' | 'yaml', data: unknown, table: () => str
 }
 
 export async function runStatus(command: 'status' | 'plan', argv: string[]): Promise<number> {
-  const { values: cfg, help } = parseOptions(options, shortOutput(argv), process.env);
+  const { values: cfg, help, given } = parseOptions(options, shortOutput(argv), process.env);
   if (help) {
     process.stdout.write(
       helpText(
@@ -269,19 +273,34 @@ export async function runStatus(command: 'status' | 'plan', argv: string[]): Pro
   const http = new KubeHttp(await connectClient(cfg), `kreboot-cli/${VERSION}`);
   try {
     const now = Date.now();
-    const s = await snapshot(http, cfg.namespace, cfg.nodeSelector, cfg.windowSelector, now);
+    // Plan as the running controller does: its published settings, each overridden by a flag given here.
+    const lease = await readLease(http, cfg.namespace);
+    const planner = Object.fromEntries(
+      Object.keys(plannerOptions).map((k) => [k, cfg[k as keyof typeof plannerOptions]]),
+    ) as PlannerValues;
+    const merged = mergeSettings(
+      planner,
+      given as Set<string>,
+      decodeSettings(lease?.metadata.annotations?.[Annotations.settings]),
+    );
+    const o = merged.values;
+    const s = await snapshot(http, lease, o.nodeSelector, o.windowSelector, now);
     if (command === 'status') {
-      emit(cfg.output, statusData(s), () => renderStatus(s, now));
+      emit(
+        cfg.output,
+        { ...statusData(s), settings: { source: merged.source, values: o } },
+        () => `${renderStatus(s, now)}settings: ${merged.source}\n`,
+      );
       return 0;
     }
     const locked = new Set(s.lock.entries.map((e) => e.node));
     const gate = windowGate(
       s.index,
-      { defaultWindow: cfg.defaultWindow, endMarginMs: cfg.windowEndMargin, selector: '' },
+      { defaultWindow: o.defaultWindow, endMarginMs: o.windowEndMargin, selector: '' },
       now,
     );
     const budgets: Budget[] = [
-      ...budgetsFor(s.views, cfg.concurrency, cfg.zoneConcurrency),
+      ...budgetsFor(s.views, o.concurrency, o.zoneConcurrency),
       ...windowBudgets(s.index, s.views),
     ];
     const p = plan({
@@ -292,7 +311,7 @@ export async function runStatus(command: 'status' | 'plan', argv: string[]): Pro
       now,
       paused: s.lock.paused ?? s.lock.corrupt,
       halted: s.lock.halted,
-      retryAfterFailureMs: cfg.retryAfterFailure,
+      retryAfterFailureMs: o.retryAfterFailure,
     });
     const pending = s.views.filter((n) => needsReboot(n) && !locked.has(n.name) && !n.phase).length;
     emit(
@@ -303,9 +322,11 @@ export async function runStatus(command: 'status' | 'plan', argv: string[]): Pro
         waiting: p.waiting,
         pending,
         notEvaluated: ['alerts', 'PodDisruptionBudgets', 'blocking pods'],
+        settings: { source: merged.source, values: o },
       },
       () =>
-        `${renderPlan(p)}${pending} node(s) need a reboot; ${Annotations.phase} set on ${s.views.filter((n) => n.phase).length}.\n`,
+        `${renderPlan(p)}${pending} node(s) need a reboot; ${Annotations.phase} set on ${s.views.filter((n) => n.phase).length}.\n` +
+        `settings: ${merged.source}: concurrency ${o.concurrency}${o.zoneConcurrency !== undefined ? `, zone concurrency ${o.zoneConcurrency}` : ''}, default window ${o.defaultWindow}${o.windowEndMargin ? `, window end margin ${o.windowEndMargin / 1000}s` : ''}\n`,
     );
     return 0;
   } finally {

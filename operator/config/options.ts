@@ -63,6 +63,8 @@ export interface ParseResult<T extends OptionSpecs> {
   values: OptionValues<T>;
   help: boolean;
   positionals: string[];
+  /** The options set by a flag or an environment variable (the rest have their defaults). */
+  given: Set<keyof T>;
 }
 
 /**
@@ -132,7 +134,7 @@ export function parseOptions<T extends OptionSpecs>(
     raw[k] = value;
     source[k] = `--${name}`;
   }
-  if (help) return { values: {} as OptionValues<T>, help, positionals };
+  if (help) return { values: {} as OptionValues<T>, help, positionals, given: new Set() };
 
   const values: Record<string, unknown> = {};
   for (const [k, spec] of Object.entries(specs)) {
@@ -151,7 +153,7 @@ export function parseOptions<T extends OptionSpecs>(
     }
   }
   if (problems.length) throw new ConfigError(problems);
-  return { values: values as OptionValues<T>, help, positionals };
+  return { values: values as OptionValues<T>, help, positionals, given: new Set(Object.keys(source)) };
 }
 
 export function helpText(command: string, summary: string, specs: OptionSpecs): string {

@@ -23,6 +23,8 @@ export interface LockState {
   entries: LockEntry[];
   paused?: string;
   halted?: string;
+  /** The controller's planner settings as published (published-settings.ts). */
+  settings?: string;
   /** Set when the entries annotation could not be parsed: the lock fails closed (nothing new starts). */
   corrupt?: string;
   resourceVersion?: string;
@@ -34,6 +36,7 @@ export function parseLock(lease: Lease | undefined): LockState {
     entries: [],
     paused: a[Annotations.paused] || undefined,
     halted: a[Annotations.halted] || undefined,
+    settings: a[Annotations.settings] || undefined,
     resourceVersion: lease?.metadata.resourceVersion,
   };
   const raw = a[Annotations.lockEntries];
@@ -130,6 +133,7 @@ export class ClusterLock {
     annotations[Annotations.lockEntries] = JSON.stringify(next.entries);
     if (next.halted) annotations[Annotations.halted] = next.halted;
     else delete annotations[Annotations.halted];
+    if (next.settings) annotations[Annotations.settings] = next.settings;
     const written = await writing(
       this.regarding(),
       `update of lease ${this.leases.namespace}/${Leases.lock}`,
@@ -164,6 +168,12 @@ export class ClusterLock {
       (s) => ({ ...s, entries: s.entries.map((e) => (e.node === node ? { ...e, finishing: true } : e)) }),
       signal,
     );
+  }
+
+  /** Publishes the planner settings; no write when the lock already carries exactly these. */
+  async publishSettings(settings: string, signal?: AbortSignal): Promise<void> {
+    if (this.current.settings === settings) return;
+    await this.update((s) => ({ ...s, settings }), signal);
   }
 
   halt(reason: string, signal?: AbortSignal): Promise<LockState> {

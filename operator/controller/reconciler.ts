@@ -10,6 +10,7 @@ import type { KubeHttp } from '../kube/http.ts';
 import { parseSelector } from '../kube/selector.ts';
 import { sleep } from '../util/sleep.ts';
 import { Trigger } from '../util/trigger.ts';
+import { VERSION } from '../version.ts';
 import { WindowEvaluator, WindowIndex, windowBudgets, windowGate } from '../windows/evaluate.ts';
 import { Actions, eachLimited, STEP_PARALLELISM } from './actions.ts';
 import { type Demand, demandFor } from './demand.ts';
@@ -23,6 +24,7 @@ import { ApiNodeWriter, type NodeWriter } from './node-writer.ts';
 import { Observer } from './observe.ts';
 import { Pass } from './pass.ts';
 import type { Plan } from './plan.ts';
+import { encodeSettings } from './published-settings.ts';
 import { Repairs } from './repairs.ts';
 import { Reporter } from './report.ts';
 import type { AlertSettings, ReconcilerSettings } from './settings.ts';
@@ -224,6 +226,7 @@ export class Reconciler {
 
   async reconcileOnce(term: AbortSignal): Promise<Pass> {
     const pass = await this.observe(term);
+    await this.publishSettings(term);
     await this.repairs.releaseGoneEntries(pass, term);
     this.repairs.checkTimes(pass);
     await this.repairs.clearForeignWrites(pass, term);
@@ -233,6 +236,24 @@ export class Reconciler {
     await this.report(pass, plan, windows, term);
     this.nextWake = pass.nextWake;
     return pass;
+  }
+
+  /** This controller's planner settings on the lock, for `kreboot plan` and `status` (a write only when they differ). */
+  private async publishSettings(term: AbortSignal): Promise<void> {
+    const s = this.settings;
+    const published = encodeSettings(
+      {
+        concurrency: s.concurrency,
+        zoneConcurrency: s.zoneConcurrency,
+        nodeSelector: s.nodeSelector,
+        defaultWindow: s.windows.defaultWindow,
+        windowSelector: s.windows.selector,
+        windowEndMargin: s.windows.endMarginMs,
+        retryAfterFailure: s.retryAfterFailureMs,
+      },
+      VERSION,
+    );
+    if (!this.lock.state.corrupt) await this.lock.publishSettings(published, term);
   }
 
   /** The lock (read fresh: it is the source of truth), the node views and the alert verdict, at one instant. */
