@@ -30,6 +30,10 @@ const commands: Record<string, Command> = {
     summary: 'what would happen next, and why each waiting node waits',
     run: async (argv) => (await import('./status.ts')).runStatus('plan', argv),
   },
+  windows: {
+    summary: 'each MaintenanceWindow with its next open intervals, in its zone and in UTC (--next N)',
+    run: async (argv) => (await import('./windows.ts')).runWindows(argv),
+  },
   // The SRE's write commands: one annotation of the protocol each, idempotent, attributed in an Event.
   ...Object.fromEntries(
     Object.entries(SteerCommands).map(([name, c]) => [

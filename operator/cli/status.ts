@@ -24,6 +24,7 @@ import {
   windowBudgets,
   windowGate,
 } from '../windows/evaluate.ts';
+import { shortOutput } from './output.ts';
 
 const options = {
   namespace: {
@@ -236,18 +237,6 @@ export function renderPlan(p: Plan): string {
     );
   lines.push('', 'not evaluated here (the controller does): alerts, PodDisruptionBudgets, blocking pods.');
   return `${lines.join('\n')}\n`;
-}
-
-/** kubectl's `-o X`, `-oX` and `-o=X` as `--output=X`. */
-export function shortOutput(argv: string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '-o' && i + 1 < argv.length) out.push(`--output=${argv[++i]}`);
-    else if (a.startsWith('-o') && !a.startsWith('--')) out.push(`--output=${a.slice(a[2] === '=' ? 3 : 2)}`);
-    else out.push(a);
-  }
-  return out;
 }
 
 function emit(format: 'table' | 'json' | 'yaml', data: unknown, table: () => string): void {

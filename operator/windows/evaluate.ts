@@ -2,6 +2,7 @@
 // status should say. Pure: objects, nodes and the time in; decisions out. An object that fails to parse or
 // evaluate is Valid=False and blocks the nodes it selects (fails closed); it never throws.
 
+import type { z } from 'zod';
 import { type Budget, isInFlight, resolveLimit } from '../domain/budget.ts';
 import type { NodeView } from '../domain/node.ts';
 import { needsReboot } from '../domain/node.ts';
@@ -40,6 +41,51 @@ const noWindow = `no window within ${SEARCH_HORIZON_TEXT} (its times are all ski
 const until = (i: Interval) =>
   i.openEnd ? `beyond ${iso(i.end)} (the merged window does not close before then)` : `until ${iso(i.end)}`;
 
+type WindowSpec = z.output<typeof maintenanceWindowSpecSchema>;
+
+function scheduleOf(spec: WindowSpec): Schedule {
+  return new Schedule({
+    schedule: spec.schedule,
+    durationMs: parseDuration(spec.duration)!,
+    timeZone: spec.timeZone,
+    exclusions: (spec.exclusions ?? []).map((x) => ({
+      start: Date.parse(x.start),
+      end: Date.parse(x.end),
+      reason: x.reason,
+    })),
+  });
+}
+
+/**
+ * The window's next `count` active intervals from `now` (the current one first, if open), exclusions cut out,
+ * for `kreboot windows --next N`. A window that never closes ends the list (its interval is openEnd).
+ */
+export function upcomingWindows(
+  obj: WindowObject,
+  now: number,
+  count: number,
+): { ok: true; timeZone: string; intervals: Interval[] } | { ok: false; why: string } {
+  const parsed = maintenanceWindowSpecSchema.safeParse(obj.spec ?? {});
+  if (!parsed.success)
+    return {
+      ok: false,
+      why: parsed.error.issues.map((i) => `spec.${i.path.join('.')}: ${i.message}`).join('; '),
+    };
+  try {
+    const schedule = scheduleOf(parsed.data);
+    const intervals: Interval[] = [];
+    let next = schedule.currentWindow(now) ?? schedule.nextWindow(now);
+    while (next && intervals.length < count) {
+      intervals.push(next);
+      if (next.openEnd) break;
+      next = schedule.nextWindow(next.end);
+    }
+    return { ok: true, timeZone: parsed.data.timeZone, intervals };
+  } catch (err) {
+    return { ok: false, why: (err as Error).message };
+  }
+}
+
 export function evaluateWindow(obj: WindowObject, now: number): EvaluatedWindow {
   const base = { name: obj.metadata.name, uid: obj.metadata.uid, generation: obj.metadata.generation ?? 0 };
   const parsed = maintenanceWindowSpecSchema.safeParse(obj.spec ?? {});
@@ -72,16 +118,7 @@ export function evaluateWindow(obj: WindowObject, now: number): EvaluatedWindow 
   }
   const keys = [...new Set(selector.map((r) => r.key))];
   try {
-    const schedule = new Schedule({
-      schedule: spec.schedule,
-      durationMs: parseDuration(spec.duration)!,
-      timeZone: spec.timeZone,
-      exclusions: (spec.exclusions ?? []).map((x) => ({
-        start: Date.parse(x.start),
-        end: Date.parse(x.end),
-        reason: x.reason,
-      })),
-    });
+    const schedule = scheduleOf(spec);
     const current = schedule.currentWindow(now);
     return {
       ...base,

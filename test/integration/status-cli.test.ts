@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { kubeconfigConnection } from '../../operator/kube/connection.ts';
 import { KubeHttp } from '../../operator/kube/http.ts';
-import { Annotations } from '../../operator/protocol.ts';
+import { Annotations, MaintenanceWindowResource } from '../../operator/protocol.ts';
 import { createKwokNodes } from '../../testkit/cluster/nodes.ts';
 import { KREBOOT_BUNDLE, NODE_BIN } from '../../testkit/sim/agent-process.ts';
 import { clients, createNamespace, eventually, uniq } from './kube.ts';
@@ -121,6 +121,48 @@ describe('kreboot status / plan', () => {
     expect(r.stdout).toContain('would start now: nothing');
     expect(r.stdout).toMatch(new RegExp(`${a}\\s+paused\\s+change freeze`));
     expect(kreboot(['status']).stdout).toContain('PAUSED: change freeze');
+  });
+
+  it('windows lists each MaintenanceWindow with its next intervals (table and -o json)', async () => {
+    const r = MaintenanceWindowResource;
+    await http.request(`/apis/${r.group}/${r.version}/${r.plural}`, {
+      method: 'POST',
+      body: {
+        apiVersion: `${r.group}/${r.version}`,
+        kind: r.kind,
+        metadata: { name: `${group}-nights`, labels: { 'kreboot.test/group': group } },
+        spec: { schedule: '0 22 * * 1-5', duration: '6h', timeZone: 'Europe/Berlin' },
+      },
+    });
+    const run = (args: string[]) =>
+      spawnSync(
+        NODE_BIN,
+        [
+          KREBOOT_BUNDLE,
+          'windows',
+          ...args,
+          `--kubeconfig=${kubeconfig}`,
+          `--selector=kreboot.test/group=${group}`,
+        ],
+        {
+          encoding: 'utf8',
+        },
+      );
+    const json = run(['--next', '4', '-o', 'json']);
+    expect(json.status, json.stderr).toBe(0);
+    const rows = JSON.parse(json.stdout);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ name: `${group}-nights`, timeZone: 'Europe/Berlin', suspended: false });
+    expect(rows[0].upcoming).toHaveLength(4);
+    for (const u of rows[0].upcoming) {
+      expect(u.startLocal).toMatch(/^(Mon|Tue|Wed|Thu|Fri) \d{4}-\d\d-\d\d 22:00 CES?T$/);
+      expect(Date.parse(u.end) - Date.parse(u.start)).toBe(6 * 3600_000);
+    }
+    const table = run([]);
+    expect(table.stdout.split('\n')[1]).toMatch(
+      new RegExp(`^${group}-nightss+Europe/Berlins+w{3} d{4}-dd-dd 22:00`),
+    );
+    await http.request(`/apis/${r.group}/${r.version}/${r.plural}/${group}-nights`, { method: 'DELETE' });
   });
 
   it('names a bad flag', () => {

@@ -1,0 +1,13 @@
+// What the read commands share about output.
+
+/** kubectl's `-o X`, `-oX` and `-o=X` as `--output=X`. */
+export function shortOutput(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '-o' && i + 1 < argv.length) out.push(`--output=${argv[++i]}`);
+    else if (a.startsWith('-o') && !a.startsWith('--')) out.push(`--output=${a.slice(a[2] === '=' ? 3 : 2)}`);
+    else out.push(a);
+  }
+  return out;
+}
