@@ -48,6 +48,10 @@ const commands: Record<string, Command> = {
     summary: "print MaintenanceWindow YAML equivalent to kured's time flags",
     run: async (argv) => (await import('../windows/migrate-kured.ts')).runMigrateKured(argv),
   },
+  completion: {
+    summary: 'print a shell completion script: source <(kreboot completion bash|zsh)',
+    run: async (argv) => (await import('./completion.ts')).runCompletion(argv, Object.keys(commands)),
+  },
   version: {
     summary: 'print the version',
     run: async () => {

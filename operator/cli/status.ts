@@ -26,7 +26,7 @@ import {
 } from '../windows/evaluate.ts';
 import { shortOutput } from './output.ts';
 
-const options = {
+export const statusOptions = {
   namespace: {
     flag: 'namespace',
     help: "the controller's namespace, where the lock lives (default kreboot-system)",
@@ -246,7 +246,7 @@ function emit(format: 'table' | 'json' | 'yaml', data: unknown, table: () => str
 }
 
 export async function runStatus(command: 'status' | 'plan', argv: string[]): Promise<number> {
-  const { values: cfg, help, given } = parseOptions(options, shortOutput(argv), process.env);
+  const { values: cfg, help, given } = parseOptions(statusOptions, shortOutput(argv), process.env);
   if (help) {
     process.stdout.write(
       helpText(
@@ -254,7 +254,7 @@ export async function runStatus(command: 'status' | 'plan', argv: string[]): Pro
         command === 'status'
           ? 'Nodes, lock and windows as kreboot sees them.'
           : 'What the controller would do now, and why each waiting node waits.',
-        options,
+        statusOptions,
       ),
     );
     return 0;

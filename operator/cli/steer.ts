@@ -16,7 +16,7 @@ import { type Current, type Decision, decideLock, decideNode, SteerEventReasons 
 /** The group the admission policy lets change the controller's keys (deploy/base/controller-keys-policy.yaml). */
 export const BREAK_GLASS_GROUP = `${GROUP.split('.')[0]}:break-glass`;
 
-const options = {
+export const steerOptions = {
   namespace: {
     flag: 'namespace',
     help: "the controller's namespace, where the lock lives (default kreboot-system)",
@@ -178,14 +178,14 @@ async function carryOut(
 
 export async function runSteer(cmd: SteerCommand, argv: string[]): Promise<number> {
   const spec = SteerCommands[cmd];
-  const { values: cfg, help, positionals } = parseOptions(options, argv, process.env);
+  const { values: cfg, help, positionals } = parseOptions(steerOptions, argv, process.env);
   if (help) {
     const args =
       spec.target === 'node'
         ? `\nArguments: NODE… (one or more node names, e.g. kreboot ${cmd} worker-3)`
         : '';
     process.stdout.write(
-      helpText(cmd, `${spec.summary[0]!.toUpperCase()}${spec.summary.slice(1)}.${args}`, options),
+      helpText(cmd, `${spec.summary[0]!.toUpperCase()}${spec.summary.slice(1)}.${args}`, steerOptions),
     );
     return 0;
   }

@@ -11,7 +11,7 @@ import { upcomingWindows, type WindowObject } from '../windows/evaluate.ts';
 import type { Interval } from '../windows/schedule.ts';
 import { shortOutput } from './output.ts';
 
-const options = {
+export const windowsOptions = {
   next: {
     flag: 'next',
     help: 'how many upcoming intervals to show per window (default 3)',
@@ -124,13 +124,13 @@ export function renderWindows(rows: WindowRow[]): string {
 }
 
 export async function runWindows(argv: string[]): Promise<number> {
-  const { values: cfg, help } = parseOptions(options, shortOutput(argv), process.env);
+  const { values: cfg, help } = parseOptions(windowsOptions, shortOutput(argv), process.env);
   if (help) {
     process.stdout.write(
       helpText(
         'windows',
         'Each MaintenanceWindow with its next open intervals (exclusions applied), in its zone and in UTC.',
-        options,
+        windowsOptions,
       ),
     );
     return 0;
