@@ -4,7 +4,7 @@
 // and blocking pods are evaluated by the controller only; the plan says so.
 import { stringify } from 'yaml';
 import { z } from 'zod';
-import { helpText, type OptionSpecs, parseOptions } from '../config/options.ts';
+import { boolString, ConfigError, helpText, type OptionSpecs, parseOptions } from '../config/options.ts';
 import { parseLock } from '../controller/lock.ts';
 import { OPEN_GATES, type Plan, plan } from '../controller/plan.ts';
 import { plannerOptions } from '../controller/planner-options.ts';
@@ -12,6 +12,7 @@ import { decodeSettings, mergeSettings, type PlannerValues } from '../controller
 import { type Budget, budgetsFor } from '../domain/budget.ts';
 import { type NodeView, needsReboot, viewOf } from '../domain/node.ts';
 import { ApiError, KubeHttp } from '../kube/http.ts';
+import { Reflector } from '../kube/reflector.ts';
 import type { NodeLite } from '../kube/types.ts';
 import { Annotations, Leases, MaintenanceWindowResource } from '../protocol.ts';
 import { clientOptions, connectClient } from '../runtime/client-connect.ts';
@@ -35,6 +36,13 @@ export const statusOptions = {
   },
   // `plan` plans as the controller does: pass it the controller's planner flags (same spec, same defaults).
   ...plannerOptions,
+  watch: {
+    flag: 'watch',
+    help: 'status: keep showing it, redrawn from watches whenever something changes (Ctrl-C ends)',
+    schema: boolString.default(false),
+    boolean: true,
+    example: 'true',
+  },
   output: {
     flag: 'output',
     help: 'table (default), json or yaml; also -o json',
@@ -86,6 +94,15 @@ async function snapshot(
   } catch (err) {
     if (!(err instanceof ApiError && err.status === 404)) throw err;
   }
+  return snapshotOf(nodes, lease, objs, now);
+}
+
+function snapshotOf(
+  nodes: NodeLite[],
+  lease: LeaseObj | undefined,
+  objs: WindowObject[],
+  now: number,
+): Snapshot {
   const windows = objs.map((o) => evaluateWindow(o, now));
   return {
     views: nodes.map((n) => viewOf(n as never)),
@@ -93,6 +110,60 @@ async function snapshot(
     windows,
     index: new WindowIndex(windows),
   };
+}
+
+/**
+ * `status --watch`: the same view, redrawn whenever a watched object changes (nodes, the lock, windows: list then
+ * watch, no polling), and every 30 s for the ages. Runs until interrupted.
+ */
+async function watchStatus(
+  http: KubeHttp,
+  ns: string,
+  selectors: { nodes: string; windows: string },
+  output: 'table' | 'json' | 'yaml',
+  settingsLine: (lease: LeaseObj | undefined) => string,
+): Promise<number> {
+  const ctl = new AbortController();
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => ctl.abort());
+  let timer: NodeJS.Timeout | undefined;
+  const draw = () => {
+    timer ??= setTimeout(() => {
+      timer = undefined;
+      if (!nodes.hasSynced || !leases.hasSynced || !windows.hasSynced) return;
+      const now = Date.now();
+      const lease = leases.list().find((l) => l.metadata.name === Leases.lock);
+      const snap = snapshotOf(nodes.list(), lease, windows.list(), now);
+      if (output === 'table')
+        process.stdout.write(
+          `\x1b[H\x1b[2J${new Date(now).toISOString()}\n\n${renderStatus(snap, now)}${settingsLine(lease)}\n`,
+        );
+      // One document per change: a line of JSON (or a YAML document) for tools that follow the stream.
+      else if (output === 'json') process.stdout.write(`${JSON.stringify(statusData(snap))}\n`);
+      else process.stdout.write(`---\n${stringify(statusData(snap))}`);
+    }, 100);
+  };
+  const onError = (err: Error) => process.stderr.write(`watch: ${err.message} (retrying)\n`);
+  const r = MaintenanceWindowResource;
+  const nodes = new Reflector<NodeLite>(http, '/api/v1/nodes', draw, {
+    query: selectors.nodes ? { labelSelector: selectors.nodes } : {},
+    onError,
+  });
+  const leases = new Reflector<LeaseObj & { metadata: { resourceVersion?: string } }>(
+    http,
+    `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases`,
+    draw,
+    { query: { fieldSelector: `metadata.name=${Leases.lock}` }, onError },
+  );
+  const windows = new Reflector<WindowObject>(http, `/apis/${r.group}/${r.version}/${r.plural}`, draw, {
+    query: selectors.windows ? { labelSelector: selectors.windows } : {},
+    optional: true,
+    onError,
+  });
+  const ages = setInterval(draw, 30_000);
+  await Promise.all([nodes.run(ctl.signal), leases.run(ctl.signal), windows.run(ctl.signal)]);
+  clearInterval(ages);
+  if (timer) clearTimeout(timer);
+  return 0;
 }
 
 const ago = (now: number, t: number | undefined) => {
@@ -273,6 +344,24 @@ export async function runStatus(command: 'status' | 'plan', argv: string[]): Pro
       decodeSettings(lease?.metadata.annotations?.[Annotations.settings]),
     );
     const o = merged.values;
+    if (cfg.watch) {
+      if (command !== 'status')
+        throw new ConfigError(['--watch: only for status, e.g. kreboot status --watch']);
+      return await watchStatus(
+        http,
+        cfg.namespace,
+        { nodes: o.nodeSelector, windows: o.windowSelector },
+        cfg.output,
+        (l) => {
+          const m = mergeSettings(
+            planner,
+            given as Set<string>,
+            decodeSettings(l?.metadata.annotations?.[Annotations.settings]),
+          );
+          return `settings: ${m.source}`;
+        },
+      );
+    }
     const s = await snapshot(http, lease, o.nodeSelector, o.windowSelector, now);
     if (command === 'status') {
       emit(

@@ -1,5 +1,5 @@
 // `kreboot status` and `kreboot plan` against the real API server, on nodes in a known state.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { kubeconfigConnection } from '../../operator/kube/connection.ts';
 import { KubeHttp } from '../../operator/kube/http.ts';
@@ -163,6 +163,54 @@ describe('kreboot status / plan', () => {
       new RegExp(`^${group}-nightss+Europe/Berlins+w{3} d{4}-dd-dd 22:00`),
     );
     await http.request(`/apis/${r.group}/${r.version}/${r.plural}/${group}-nights`, { method: 'DELETE' });
+  });
+
+  it('status --watch redraws from watches when something changes, and ends on Ctrl-C', async () => {
+    const child = spawn(
+      NODE_BIN,
+      [
+        KREBOOT_BUNDLE,
+        'status',
+        '--watch',
+        '-o',
+        'json',
+        `--kubeconfig=${kubeconfig}`,
+        `--namespace=${group}`,
+        `--node-selector=kreboot.test/group=${group}`,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const frames: Array<{ nodes: Array<{ name: string; excluded: boolean }> }> = [];
+    let buf = '';
+    child.stdout.on('data', (d: Buffer) => {
+      buf += d.toString();
+      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+        frames.push(JSON.parse(buf.slice(0, i)));
+        buf = buf.slice(i + 1);
+      }
+    });
+    const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+    try {
+      await eventually('first frame', async () => frames.length > 0 && frames.at(-1)!.nodes.length === 3);
+      expect(frames.at(-1)!.nodes.find((n) => n.name === c)!.excluded).toBe(false);
+      const before = frames.length;
+      await http.request(`/api/v1/nodes/${c}`, {
+        method: 'PATCH',
+        contentType: 'application/merge-patch+json',
+        body: { metadata: { annotations: { [Annotations.exclude]: 'true' } } },
+      });
+      await eventually('a new frame with c excluded', async () =>
+        frames.slice(before).some((f) => f.nodes.find((n) => n.name === c)?.excluded === true),
+      );
+    } finally {
+      child.kill('SIGINT');
+      await http.request(`/api/v1/nodes/${c}`, {
+        method: 'PATCH',
+        contentType: 'application/merge-patch+json',
+        body: { metadata: { annotations: { [Annotations.exclude]: null } } },
+      });
+    }
+    expect(await exited).toBe(0);
   });
 
   it('names a bad flag', () => {
