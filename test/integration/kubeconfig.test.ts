@@ -240,7 +240,8 @@ describe('kubeconfig files and contexts, as kubectl reads them', () => {
       });
     const as = kreboot(['status', `--kubeconfig=${kc('as.json')}`, '--as=jane@example.com']);
     expect(as.status).toBe(1);
-    expect(as.stderr).toMatch(/User "jane@example.com" cannot list resource "nodes"/);
+    // status reads the lock first (for the controller's published settings): that is the first refusal.
+    expect(as.stderr).toMatch(/User "jane@example.com" cannot get resource "leases"/);
     // The API server's certificate names "kubernetes" (and 127.0.0.1): asking for that name works, another fails.
     const good = kreboot([
       'status',

@@ -124,6 +124,16 @@ describe('kreboot status / plan', () => {
   });
 
   it('windows lists each MaintenanceWindow with its next intervals (table and -o json)', async () => {
+    // The CRD, as the other window tests install it (idempotent; this file may run first).
+    const kubectl = (args: string[]) =>
+      spawnSync('kubectl', ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8' });
+    expect(kubectl(['apply', '--server-side', '-f', 'crds/maintenancewindows.kreboot.io.yaml']).status).toBe(
+      0,
+    );
+    expect(
+      kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/maintenancewindows.kreboot.io'])
+        .status,
+    ).toBe(0);
     const r = MaintenanceWindowResource;
     await http.request(`/apis/${r.group}/${r.version}/${r.plural}`, {
       method: 'POST',
@@ -160,7 +170,7 @@ describe('kreboot status / plan', () => {
     }
     const table = run([]);
     expect(table.stdout.split('\n')[1]).toMatch(
-      new RegExp(`^${group}-nightss+Europe/Berlins+w{3} d{4}-dd-dd 22:00`),
+      new RegExp(`^${group}-nights\\s+Europe/Berlin\\s+\\w{3} \\d{4}-\\d\\d-\\d\\d 22:00`),
     );
     await http.request(`/apis/${r.group}/${r.version}/${r.plural}/${group}-nights`, { method: 'DELETE' });
   });
