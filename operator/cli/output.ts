@@ -1,4 +1,15 @@
 // What the read commands share about output.
+import { z } from 'zod';
+import type { OptionSpecs } from '../config/options.ts';
+
+export const outputOption = {
+  output: {
+    flag: 'output',
+    help: 'table (default), json or yaml; also -o json',
+    schema: z.enum(['table', 'json', 'yaml']).default('table'),
+    example: 'json',
+  },
+} satisfies OptionSpecs;
 
 /** kubectl's `-o X`, `-oX` and `-o=X` as `--output=X`. */
 export function shortOutput(argv: string[]): string[] {

@@ -25,7 +25,7 @@ import {
   windowBudgets,
   windowGate,
 } from '../windows/evaluate.ts';
-import { shortOutput } from './output.ts';
+import { outputOption, shortOutput } from './output.ts';
 
 export const statusOptions = {
   namespace: {
@@ -43,18 +43,7 @@ export const statusOptions = {
     boolean: true,
     example: 'true',
   },
-  output: {
-    flag: 'output',
-    help: 'table (default), json or yaml; also -o json',
-    schema: z.enum(['table', 'json', 'yaml']).default('table'),
-    example: 'json',
-  },
-  kubeconfig: {
-    flag: 'kubeconfig',
-    help: 'kubeconfig file (default: the files in $KUBECONFIG merged, then in-cluster, then ~/.kube/config)',
-    schema: z.string().optional(),
-    example: '~/.kube/config',
-  },
+  ...outputOption,
   ...clientOptions,
 } satisfies OptionSpecs;
 

@@ -36,12 +36,6 @@ export const steerOptions = {
     boolean: true,
     example: 'true',
   },
-  kubeconfig: {
-    flag: 'kubeconfig',
-    help: 'kubeconfig file (default: the files in $KUBECONFIG merged, then in-cluster, then ~/.kube/config)',
-    schema: z.string().optional(),
-    example: '~/.kube/config',
-  },
   ...clientOptions,
 } satisfies OptionSpecs;
 

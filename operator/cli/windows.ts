@@ -9,7 +9,7 @@ import { clientOptions, connectClient } from '../runtime/client-connect.ts';
 import { VERSION } from '../version.ts';
 import { upcomingWindows, type WindowObject } from '../windows/evaluate.ts';
 import type { Interval } from '../windows/schedule.ts';
-import { shortOutput } from './output.ts';
+import { outputOption, shortOutput } from './output.ts';
 
 export const windowsOptions = {
   next: {
@@ -24,18 +24,7 @@ export const windowsOptions = {
     schema: z.string().default(''),
     example: 'pool=general',
   },
-  output: {
-    flag: 'output',
-    help: 'table (default), json or yaml; also -o json',
-    schema: z.enum(['table', 'json', 'yaml']).default('table'),
-    example: 'json',
-  },
-  kubeconfig: {
-    flag: 'kubeconfig',
-    help: 'kubeconfig file (default: the files in $KUBECONFIG merged, then in-cluster, then ~/.kube/config)',
-    schema: z.string().optional(),
-    example: '~/.kube/config',
-  },
+  ...outputOption,
   ...clientOptions,
 } satisfies OptionSpecs;
 

@@ -6,6 +6,12 @@ import type { Connection } from '../kube/connection.ts';
 import { loadClientConnection } from '../kube/kubeconfig.ts';
 
 export const clientOptions = {
+  kubeconfig: {
+    flag: 'kubeconfig',
+    help: 'kubeconfig file (default: the files in $KUBECONFIG merged, then in-cluster, then ~/.kube/config)',
+    schema: z.string().optional(),
+    example: '~/.kube/config',
+  },
   context: {
     flag: 'context',
     help: 'the kubeconfig context to use (default: its current-context)',

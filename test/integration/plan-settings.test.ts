@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { decodeSettings } from '../../operator/controller/published-settings.ts';
 import { Annotations } from '../../operator/protocol.ts';
 import { KREBOOT_BUNDLE, NODE_BIN } from '../../testkit/sim/agent-process.ts';
+import { krebootCli } from './cli.ts';
 import { eventually } from './kube.ts';
 import { Rollout } from './rollout.ts';
 
@@ -16,16 +17,7 @@ const kubeconfig = inject('kubeconfig');
 const root = mkdtempSync(join(tmpdir(), 'kreboot-plan-settings-'));
 let r: Rollout;
 
-function kreboot(args: string[]) {
-  const res = spawnSync(
-    NODE_BIN,
-    [KREBOOT_BUNDLE, ...args, `--kubeconfig=${kubeconfig}`, `--namespace=${r.ns}`],
-    {
-      encoding: 'utf8',
-    },
-  );
-  return { code: res.status, out: res.stdout, err: res.stderr };
-}
+const kreboot = krebootCli(kubeconfig, () => r.ns);
 
 beforeAll(async () => {
   r = await new Rollout({

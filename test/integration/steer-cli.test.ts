@@ -2,14 +2,13 @@
 // against the real API server with two real controllers steering simulated nodes (real agents): each effect is
 // observed, each change leaves an Event naming who and why, twice is once, --dry-run changes nothing, and an
 // identity without the right gets the API's refusal in one line.
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Annotations, Conditions, Leases } from '../../operator/protocol.ts';
-import { KREBOOT_BUNDLE, NODE_BIN } from '../../testkit/sim/agent-process.ts';
 import type { SimulatedNode } from '../../testkit/sim/simulated-node.ts';
+import { krebootCli } from './cli.ts';
 import { createNamespace, eventually } from './kube.ts';
 import { Rollout } from './rollout.ts';
 
@@ -17,16 +16,7 @@ const kubeconfig = inject('kubeconfig');
 const root = mkdtempSync(join(tmpdir(), 'kreboot-steer-'));
 let r: Rollout;
 
-function kreboot(args: string[]) {
-  const res = spawnSync(
-    NODE_BIN,
-    [KREBOOT_BUNDLE, ...args, `--kubeconfig=${kubeconfig}`, `--namespace=${r.ns}`],
-    {
-      encoding: 'utf8',
-    },
-  );
-  return { code: res.status, out: res.stdout, err: res.stderr };
-}
+const kreboot = krebootCli(kubeconfig, () => r.ns);
 
 /** Events the CLI wrote about an object, oldest first: "Reason: note". */
 async function cliEvents(kind: 'Lease' | 'Node', name: string): Promise<string[]> {
@@ -195,16 +185,7 @@ describe('kreboot write commands with the controller running', () => {
     const ns = `${r.ns}-fresh`;
     await createNamespace(r.c.core, ns);
     try {
-      const run = (args: string[]) => {
-        const res = spawnSync(
-          NODE_BIN,
-          [KREBOOT_BUNDLE, ...args, `--kubeconfig=${kubeconfig}`, `--namespace=${ns}`],
-          {
-            encoding: 'utf8',
-          },
-        );
-        return { code: res.status, out: res.stdout, err: res.stderr };
-      };
+      const run = krebootCli(kubeconfig, () => ns);
       expect(run(['resume']).out).toBe(
         `not paused; nothing changed (no lock yet: lease ${ns}/${Leases.lock} does not exist)\n`,
       );
