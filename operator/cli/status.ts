@@ -11,7 +11,7 @@ import { plannerOptions } from '../controller/planner-options.ts';
 import { decodeSettings, mergeSettings, type PlannerValues } from '../controller/published-settings.ts';
 import { type Budget, budgetsFor } from '../domain/budget.ts';
 import { type NodeView, needsReboot, viewOf } from '../domain/node.ts';
-import { ApiError, KubeHttp } from '../kube/http.ts';
+import { ApiError, type KubeHttp } from '../kube/http.ts';
 import { Reflector } from '../kube/reflector.ts';
 import type { NodeLite } from '../kube/types.ts';
 import { Annotations, Leases, MaintenanceWindowResource } from '../protocol.ts';
@@ -25,6 +25,7 @@ import {
   windowBudgets,
   windowGate,
 } from '../windows/evaluate.ts';
+import { CliHttp } from './http.ts';
 import { outputOption, shortOutput } from './output.ts';
 
 export const statusOptions = {
@@ -319,7 +320,7 @@ export async function runStatus(command: 'status' | 'plan', argv: string[]): Pro
     );
     return 0;
   }
-  const http = new KubeHttp(await connectClient(cfg), `kreboot-cli/${VERSION}`);
+  const http = new CliHttp(await connectClient(cfg), `kreboot-cli/${VERSION}`);
   try {
     const now = Date.now();
     // Plan as the running controller does: its published settings, each overridden by a flag given here.

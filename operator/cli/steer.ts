@@ -5,11 +5,12 @@
 // in an Event naming who (from the API server's own SelfSubjectReview) and why (--reason).
 import { z } from 'zod';
 import { boolString, ConfigError, helpText, type OptionSpecs, parseOptions } from '../config/options.ts';
-import { ApiError, KubeHttp } from '../kube/http.ts';
+import { ApiError, type KubeHttp } from '../kube/http.ts';
 import { microTime } from '../kube/time.ts';
 import { Annotations, GROUP, Leases } from '../protocol.ts';
 import { clientOptions, connectClient } from '../runtime/client-connect.ts';
 import { VERSION } from '../version.ts';
+import { CliHttp } from './http.ts';
 import { type SteerCommand, SteerCommands } from './steer-commands.ts';
 import { type Current, type Decision, decideLock, decideNode, SteerEventReasons } from './steer-decide.ts';
 
@@ -192,7 +193,7 @@ export async function runSteer(cmd: SteerCommand, argv: string[]): Promise<numbe
   if (cmd === 'pause' && !cfg.reason)
     throw new ConfigError(['--reason: pause needs one, e.g. --reason "change freeze until Monday"']);
 
-  const http = new KubeHttp(await connectClient(cfg), `kreboot-cli/${VERSION}`);
+  const http = new CliHttp(await connectClient(cfg), `kreboot-cli/${VERSION}`);
   const dry = cfg.dryRun ? ' (dry run: checked by the API server, nothing changed)' : '';
   try {
     const me = await whoAmI(http);

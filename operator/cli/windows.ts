@@ -9,6 +9,7 @@ import { clientOptions, connectClient } from '../runtime/client-connect.ts';
 import { VERSION } from '../version.ts';
 import { upcomingWindows, type WindowObject } from '../windows/evaluate.ts';
 import type { Interval } from '../windows/schedule.ts';
+import { CliHttp } from './http.ts';
 import { outputOption, shortOutput } from './output.ts';
 
 export const windowsOptions = {
@@ -124,7 +125,7 @@ export async function runWindows(argv: string[]): Promise<number> {
     );
     return 0;
   }
-  const http = new KubeHttp(await connectClient(cfg), `kreboot-cli/${VERSION}`);
+  const http = new CliHttp(await connectClient(cfg), `kreboot-cli/${VERSION}`);
   try {
     const r = MaintenanceWindowResource;
     const q = cfg.selector ? `?labelSelector=${encodeURIComponent(cfg.selector)}` : '';
