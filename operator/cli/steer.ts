@@ -64,7 +64,6 @@ async function whoAmI(http: KubeHttp): Promise<Identity> {
 interface Meta {
   metadata: { name: string; uid: string; namespace?: string; annotations?: Record<string, string> };
 }
-interface NodeObj extends Meta {}
 
 const lockPath = (ns: string) => `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases`;
 
@@ -238,7 +237,7 @@ export async function runSteer(cmd: SteerCommand, argv: string[]): Promise<numbe
 
     let failed = 0;
     for (const name of positionals) {
-      const node = await readOrUndefined<NodeObj>(http, `/api/v1/nodes/${encodeURIComponent(name)}`);
+      const node = await readOrUndefined<Meta>(http, `/api/v1/nodes/${encodeURIComponent(name)}`);
       if (!node) {
         process.stderr.write(`${name}: no such node (kubectl get nodes lists them)\n`);
         failed++;
