@@ -30,6 +30,11 @@ export const Annotations = {
   lastFailureAt: key('last-failure-at'),
   /** controller: why the last attempt on this node failed. */
   lastFailure: key('last-failure'),
+  /**
+   * controller: the node's last completed kreboot reboot, kept after release (JSON: started, finished, seconds,
+   * fromBootId, toBootId); `kreboot plan --timeline` estimates durations from it.
+   */
+  lastReboot: key('last-reboot'),
   /** lock object: JSON list of the nodes in a disruptive phase (see operator/controller/lock.ts). */
   lockEntries: key('lock-entries'),
   /** lock object: a person or tool pauses all new reboots by setting a reason here. */

@@ -4,11 +4,19 @@
 // and blocking pods are evaluated by the controller only; the plan says so.
 import { stringify } from 'yaml';
 import { z } from 'zod';
-import { boolString, ConfigError, helpText, type OptionSpecs, parseOptions } from '../config/options.ts';
+import {
+  boolString,
+  ConfigError,
+  durationString,
+  helpText,
+  type OptionSpecs,
+  parseOptions,
+} from '../config/options.ts';
 import { parseLock } from '../controller/lock.ts';
 import { OPEN_GATES, type Plan, plan } from '../controller/plan.ts';
 import { plannerOptions } from '../controller/planner-options.ts';
 import { decodeSettings, mergeSettings, type PlannerValues } from '../controller/published-settings.ts';
+import { DEFAULT_HORIZON_MS, timeline } from '../controller/timeline.ts';
 import { type Budget, budgetsFor } from '../domain/budget.ts';
 import { type NodeView, needsReboot, viewOf } from '../domain/node.ts';
 import { ApiError, type KubeHttp } from '../kube/http.ts';
@@ -27,6 +35,7 @@ import {
 } from '../windows/evaluate.ts';
 import { CliHttp } from './http.ts';
 import { outputOption, shortOutput } from './output.ts';
+import { controllerBlocks, estimates, renderTimeline, timelineData } from './timeline.ts';
 
 export const statusOptions = {
   namespace: {
@@ -44,11 +53,37 @@ export const statusOptions = {
     boolean: true,
     example: 'true',
   },
+  timeline: {
+    flag: 'timeline',
+    help: "plan: predict when each pending node starts and ends, running the planner forward over windows, budgets and zones with durations from this cluster's history (kreboot.io/last-reboot)",
+    schema: boolString.default(false),
+    boolean: true,
+    example: 'true',
+  },
+  horizon: {
+    flag: 'horizon',
+    help: 'plan --timeline: how far ahead to predict (default 168h, at most 744h)',
+    schema: durationString.default(DEFAULT_HORIZON_MS).pipe(
+      z
+        .number()
+        .min(60_000, 'must be at least 1m')
+        .max(744 * 3_600_000, 'must be at most 744h (31 days)'),
+    ),
+    example: '72h',
+  },
+  assumeDuration: {
+    flag: 'assume-duration',
+    help: 'plan --timeline: assume every node takes this long from start to release, instead of the history',
+    schema: durationString.pipe(z.number().min(1000, 'must be at least 1s')).optional(),
+    example: '8m',
+  },
   ...outputOption,
   ...clientOptions,
 } satisfies OptionSpecs;
 
 interface Snapshot {
+  nodes: NodeLite[];
+  objects: WindowObject[];
   views: NodeView[];
   lock: ReturnType<typeof parseLock>;
   windows: EvaluatedWindow[];
@@ -95,6 +130,8 @@ function snapshotOf(
 ): Snapshot {
   const windows = objs.map((o) => evaluateWindow(o, now));
   return {
+    nodes,
+    objects: objs,
     views: nodes.map((n) => viewOf(n as never)),
     lock: parseLock(lease as never),
     windows,
@@ -358,6 +395,40 @@ export async function runStatus(command: 'status' | 'plan', argv: string[]): Pro
         cfg.output,
         { ...statusData(s), settings: { source: merged.source, values: o } },
         () => `${renderStatus(s, now)}settings: ${merged.source}\n`,
+      );
+      return 0;
+    }
+    if (cfg.timeline) {
+      const est = estimates(s.nodes, cfg.assumeDuration);
+      const reports = await controllerBlocks(http, s.views);
+      const t = timeline({
+        nodes: s.views,
+        locked: new Map(s.lock.entries.map((e) => [e.node, Date.parse(e.since) || now])),
+        windows: s.objects,
+        defaultWindow: o.defaultWindow,
+        endMarginMs: o.windowEndMargin,
+        concurrency: o.concurrency,
+        zoneConcurrency: o.zoneConcurrency,
+        paused: s.lock.paused ?? s.lock.corrupt,
+        halted: s.lock.halted,
+        retryAfterFailureMs: o.retryAfterFailure,
+        now,
+        horizonMs: cfg.horizon,
+        durationOf: est.durationOf,
+        blocked: reports.blocked,
+      });
+      emit(
+        cfg.output,
+        {
+          ...timelineData(t, now, est, s.views),
+          notes: reports.note ? [reports.note] : [],
+          settings: { source: merged.source, values: o },
+        },
+        () =>
+          `timeline from ${new Date(now).toISOString()} to ${new Date(t.horizonEnd).toISOString()} (--horizon)\n` +
+          `durations: ${est.summary}\n\n${renderTimeline(t, now, est, s.views)}\n` +
+          `${reports.note ? `note: ${reports.note}\n` : ''}` +
+          `settings: ${merged.source}: concurrency ${o.concurrency}${o.zoneConcurrency !== undefined ? `, zone concurrency ${o.zoneConcurrency}` : ''}, default window ${o.defaultWindow}${o.windowEndMargin ? `, window end margin ${o.windowEndMargin / 1000}s` : ''}\n`,
       );
       return 0;
     }

@@ -3,7 +3,7 @@
 import { stringify } from 'yaml';
 import { z } from 'zod';
 import { helpText, type OptionSpecs, parseOptions } from '../config/options.ts';
-import { ApiError, KubeHttp } from '../kube/http.ts';
+import { ApiError } from '../kube/http.ts';
 import { MaintenanceWindowResource } from '../protocol.ts';
 import { clientOptions, connectClient } from '../runtime/client-connect.ts';
 import { VERSION } from '../version.ts';

@@ -2,6 +2,7 @@
 // written so that a crash between any two writes leaves state the next pass (or the next leader) repairs. Node
 // writes go through the NodeWriter (compare-and-swap), lock writes through the ClusterLock.
 import type { Logger } from 'pino';
+import { encodeLastReboot } from '../domain/last-reboot.ts';
 import type { NodeView } from '../domain/node.ts';
 import { Annotations, Leases, type Phase } from '../protocol.ts';
 import type { Drains } from './drains.ts';
@@ -221,7 +222,7 @@ export class Actions {
   private async finish(n: NodeView, term: AbortSignal): Promise<void> {
     if (!this.lock.entryOf(n.name)?.finishing) await this.lock.markFinishing(n.name, term);
     const rebooted = n.phase === 'verifying';
-    await this.cleanup(n, {}, term);
+    await this.cleanup(n, rebooted ? { [Annotations.lastReboot]: this.lastReboot(n) } : {}, term);
     if (rebooted) {
       this.metrics.reboots.inc({ result: 'success' });
       this.logFor(n).info(
@@ -236,6 +237,19 @@ export class Actions {
         await this.writer.setFailed(n, 'False', 'RebootCompleted', 'the node came back', term);
     }
     await this.releaseNow(n, term);
+  }
+
+  /** The record kept on the node after release: its history, for `kreboot plan --timeline`'s estimates. */
+  private lastReboot(n: NodeView): string {
+    const now = this.now();
+    const since = Date.parse(this.lock.entryOf(n.name)?.since ?? '');
+    const started = Number.isNaN(since) ? undefined : since;
+    return encodeLastReboot({
+      started,
+      finished: now,
+      fromBootId: n.approvedBootId ?? n.rebootingFromBootId,
+      toBootId: n.bootId,
+    });
   }
 
   private async abort(n: NodeView, step: StepOf<'abort'>, term: AbortSignal): Promise<void> {

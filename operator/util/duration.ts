@@ -18,3 +18,16 @@ export function parseDuration(s: string): number | undefined {
   }
   return total;
 }
+
+/** Milliseconds as a short Go-style duration, to the second: 90_000 → "1m30s", 3_600_000 → "1h", 0 → "0s". */
+export function formatDuration(ms: number): string {
+  let s = Math.round(ms / 1000);
+  if (s <= 0) return '0s';
+  const d = Math.floor(s / 86_400);
+  s -= d * 86_400;
+  const h = Math.floor(s / 3600);
+  s -= h * 3600;
+  const m = Math.floor(s / 60);
+  s -= m * 60;
+  return `${d ? `${d}d` : ''}${h ? `${h}h` : ''}${m ? `${m}m` : ''}${s ? `${s}s` : ''}`;
+}

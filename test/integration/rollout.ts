@@ -22,6 +22,8 @@ export interface RolloutOptions {
   controllers?: number;
   preCordoned?: number[];
   downMs?: number;
+  /** Extra labels for node i (zones, pools). */
+  labels?: (i: number) => Record<string, string>;
 }
 
 export class Rollout {
@@ -59,7 +61,7 @@ export class Rollout {
         dir,
         kubeconfig,
         http: this.http,
-        labels: { 'kreboot.test/group': this.group },
+        labels: { ...this.opts.labels?.(i), 'kreboot.test/group': this.group },
         unschedulable: this.opts.preCordoned?.includes(i),
         downMs: this.opts.downMs ?? 500,
       });
