@@ -1,13 +1,16 @@
 // kreboot's manifests applied for real on a real control plane with kwok nodes: deploy/base with kubectl, then the
 // Helm chart's render over it, then the prometheus-operator overlay. kwok runs the pods (no images are pulled).
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Leases } from '../operator/protocol.ts';
 import { ControlPlane } from '../testkit/cluster/controlplane.ts';
 import { createKwokNodes } from '../testkit/cluster/nodes.ts';
 import { eventually } from '../testkit/eventually.ts';
+import { KREBOOT_BUNDLE, NODE_BIN } from '../testkit/sim/agent-process.ts';
 import { helmTemplate, promOperatorCrds } from '../testkit/tools/tools.ts';
 import { installKreboot, kubectl, SYSTEM_NS } from '../testkit/world/install.ts';
 
@@ -74,6 +77,25 @@ describe('installing kreboot for real', () => {
       ) as { items: Array<{ endpoints?: unknown[] }> };
       return slices.items.flatMap((s) => s.endpoints ?? []).length === NODES.length;
     });
+  });
+
+  it('day two before any controller ran (crds/ and deploy/base only): pause creates the lock, status shows it, resume', () => {
+    // kwok runs the controller's pods without running the program: no controller has ever written the lock.
+    const kreboot = (args: string[]) =>
+      spawnSync(NODE_BIN, [KREBOOT_BUNDLE, ...args, `--kubeconfig=${cp.kubeconfig}`], { encoding: 'utf8' });
+    expect(kreboot(['resume']).stdout).toBe(
+      `not paused; nothing changed (no lock yet: lease ${SYSTEM_NS}/${Leases.lock} does not exist)\n`,
+    );
+    const paused = kreboot(['pause', '--reason', 'installed, not yet trusted']);
+    expect(paused.status, paused.stderr).toBe(0);
+    expect(paused.stdout).toMatch(/^paused: no new reboot starts/);
+    const status = JSON.parse(kreboot(['status', '-o', 'json']).stdout);
+    expect(status.lock.paused).toMatch(/^installed, not yet trusted \(by \S+ at /);
+    expect(status.nodes.map((n: { name: string }) => n.name)).toEqual(NODES);
+    const resumed = kreboot(['resume']);
+    expect(resumed.status, resumed.stderr).toBe(0);
+    expect(resumed.stdout).toMatch(/^resumed: new reboots may start/);
+    expect(JSON.parse(kreboot(['status', '-o', 'json']).stdout).lock.paused).toBeNull();
   });
 
   it('the Helm render applies over it (same objects) and everything stays healthy', async () => {

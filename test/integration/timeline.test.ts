@@ -125,6 +125,15 @@ describe('plan --timeline predicts the rollout', () => {
     expect(res.code, res.err).toBe(0);
     const t0 = Date.now();
     await g.startControllers();
+    // The same prediction as a person reads it.
+    const table = kreboot(['plan', '--timeline']);
+    expect(table.code, table.err).toBe(0);
+    process.stdout.write(`$ kubectl kreboot plan --timeline\n${table.out}`);
+    expect(table.out).toMatch(
+      /^timeline from \S+ to \S+ \(--horizon\)\ndurations: from kreboot.io\/last-reboot on 2 node\(s\)/,
+    );
+    expect(table.out).toMatch(/\nNODE +ZONE +START +END +DURATION +NOTE\n/);
+    expect(table.out.split('\n').filter((l) => l.startsWith(g.group)).length).toBe(12);
     const predicted = JSON.parse(res.out) as {
       durations: { samples: number; clusterMedianSeconds: number };
       nodes: Array<{ node: string; start: string | null; end: string | null; estimate: string }>;
