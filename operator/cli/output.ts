@@ -22,3 +22,16 @@ export function shortOutput(argv: string[]): string[] {
   }
   return out;
 }
+
+/** Columns padded to their widest cell, two spaces apart, the last one unpadded (kubectl's look). */
+export function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!)))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}

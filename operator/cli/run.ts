@@ -1,5 +1,6 @@
 // The `kreboot` commands: one subcommand per component (also usable as `kubectl kreboot`), each loaded on demand.
 // Entry points: main.ts (the bundle, `node dist/kreboot.mjs`) and sea-main.ts (the single executable).
+import module from 'node:module';
 import { ConfigError } from '../config/options.ts';
 import { VERSION } from '../version.ts';
 import { type SteerCommand, SteerCommands } from './steer-commands.ts';
@@ -88,6 +89,11 @@ export async function main(argv: string[]): Promise<number> {
     );
     return 3;
   }
+  // A person's commands (not the long-running agent and controller, whose start is paid once and whose file
+  // system may be read-only): V8's compiled code is kept on disk (Node's module compile cache, in the OS temp
+  // directory), so the second and later runs skip compiling the bundle's chunks (BENCHMARKS.md, the CLI's start).
+  if (name !== 'agent' && name !== 'controller' && !process.env.NODE_DISABLE_COMPILE_CACHE)
+    module.enableCompileCache?.();
   try {
     return await cmd.run(rest);
   } catch (err) {

@@ -34,7 +34,7 @@ import {
   windowGate,
 } from '../windows/evaluate.ts';
 import { CliHttp } from './http.ts';
-import { outputOption, shortOutput } from './output.ts';
+import { outputOption, shortOutput, table } from './output.ts';
 import { controllerBlocks, estimates, renderTimeline, timelineData } from './timeline.ts';
 
 export const statusOptions = {
@@ -205,18 +205,6 @@ const ago = (now: number, t: number | undefined) => {
         : `${Math.round(s / 86400)}d`;
 };
 
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows
-    .map((r) =>
-      r
-        .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!)))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
-}
-
 export function renderStatus(s: Snapshot, now: number): string {
   const rows = [['NODE', 'REBOOT', 'SINCE', 'PHASE', 'IN PHASE', 'READY', 'CORDONED', 'BOOT', 'NOTE']];
   for (const n of [...s.views].sort((a, b) => a.name.localeCompare(b.name))) {
@@ -371,6 +359,8 @@ export async function runStatus(command: 'status' | 'plan', argv: string[]): Pro
       decodeSettings(lease?.metadata.annotations?.[Annotations.settings]),
     );
     const o = merged.values;
+    if (cfg.timeline && command !== 'plan')
+      throw new ConfigError(['--timeline: only for plan, e.g. kreboot plan --timeline']);
     if (cfg.watch) {
       if (command !== 'status')
         throw new ConfigError(['--watch: only for status, e.g. kreboot status --watch']);

@@ -15,6 +15,7 @@ import { ApiError, type KubeHttp } from '../kube/http.ts';
 import type { NodeLite } from '../kube/types.ts';
 import { Annotations } from '../protocol.ts';
 import { formatDuration } from '../util/duration.ts';
+import { table } from './output.ts';
 
 export type EstimateSource = 'flag' | 'own history' | 'cluster median' | 'default';
 
@@ -112,18 +113,6 @@ export async function controllerBlocks(
 const stamp = (t: number) => new Date(t).toISOString().replace(/\.\d+Z$/, 'Z');
 const rel = (now: number, t: number) =>
   t <= now ? 'now' : `+${formatDuration(Math.round((t - now) / 1000) * 1000)}`;
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows
-    .map((r) =>
-      r
-        .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!)))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
-}
 
 export function renderTimeline(t: Timeline, now: number, est: Estimates, views: NodeView[]): string {
   const byName = new Map(views.map((v) => [v.name, v]));

@@ -99,6 +99,9 @@ describe('the single executable', () => {
     const bad = spawnSync(exe, ['plan', '--timeline', '--horizon=1000h'], { encoding: 'utf8', env: bare });
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/--horizon.*at most 744h/);
+    const misplaced = spawnSync(exe, [...statusArgs, '--timeline'], { encoding: 'utf8', env: bare });
+    expect(misplaced.status).toBe(2);
+    expect(misplaced.stderr).toContain('--timeline: only for plan, e.g. kreboot plan --timeline');
   });
 });
 

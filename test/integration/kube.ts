@@ -1,4 +1,6 @@
 // Test helpers: clients for the shared control plane, unique names, polling.
+
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   AppsV1Api,
@@ -41,4 +43,23 @@ export async function createNamespace(core: CoreV1Api, name: string): Promise<vo
 export function statusOf(err: unknown): number | undefined {
   const e = err as { code?: number; statusCode?: number; response?: { statusCode?: number } };
   return e.code ?? e.statusCode ?? e.response?.statusCode;
+}
+
+/** kubectl against the test control plane, as a person would run it. */
+export function kubectlSync(kubeconfig: string, args: string[], input?: string) {
+  return spawnSync('kubectl', ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8', input });
+}
+
+/** The MaintenanceWindow CRD applied and Established (idempotent: several files apply it). */
+export function applyWindowCrd(kubeconfig: string): void {
+  const applied = kubectlSync(kubeconfig, [
+    'apply',
+    '--server-side',
+    '-f',
+    'crds/maintenancewindows.kreboot.io.yaml',
+  ]);
+  if (applied.status !== 0) throw new Error(`applying the MaintenanceWindow CRD: ${applied.stderr}`);
+  const wait = ['wait', '--for=condition=Established', '--timeout=60s', 'crd/maintenancewindows.kreboot.io'];
+  const established = kubectlSync(kubeconfig, wait);
+  if (established.status !== 0) throw new Error(`the MaintenanceWindow CRD: ${established.stderr}`);
 }

@@ -4,7 +4,6 @@
 // reboot of two nodes writes kreboot.io/last-reboot); then the controller runs the rollout, and each node's actual
 // start (its lock entry's time, recorded in last-reboot) is compared with the prediction.
 
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,25 +11,17 @@ import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vi
 import { decodeLastReboot } from '../../operator/domain/last-reboot.ts';
 import { Annotations } from '../../operator/protocol.ts';
 import { krebootCli } from './cli.ts';
-import { eventually } from './kube.ts';
+import { applyWindowCrd, eventually, kubectlSync } from './kube.ts';
 import { Rollout } from './rollout.ts';
 
 const kubeconfig = inject('kubeconfig');
 const root = mkdtempSync(join(tmpdir(), 'kreboot-timeline-'));
 let r: Rollout | undefined;
 const kreboot = krebootCli(kubeconfig, () => r!.ns);
-const kubectl = (args: string[], input?: string) =>
-  spawnSync('kubectl', ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8', input });
+const kubectl = (args: string[], input?: string) => kubectlSync(kubeconfig, args, input);
 const ZONE = 'topology.kubernetes.io/zone';
 
-beforeAll(() => {
-  const res = kubectl(['apply', '--server-side', '-f', 'crds/maintenancewindows.kreboot.io.yaml']);
-  expect(res.status, res.stderr).toBe(0);
-  expect(
-    kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/maintenancewindows.kreboot.io'])
-      .status,
-  ).toBe(0);
-});
+beforeAll(() => applyWindowCrd(kubeconfig));
 afterEach((ctx) => {
   if (ctx.task.result?.state === 'fail' && r) process.stderr.write(r.logs().slice(-20_000));
 });

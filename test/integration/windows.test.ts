@@ -1,28 +1,19 @@
 // MaintenanceWindows with the controller on the real control plane.
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Annotations } from '../../operator/protocol.ts';
-import { eventually } from './kube.ts';
+import { applyWindowCrd, eventually, kubectlSync } from './kube.ts';
 import { kreebotKeysLeft, Rollout } from './rollout.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'kreboot-mw-it-'));
 const kubeconfig = inject('kubeconfig');
 let current: Rollout | undefined;
 
-const kubectl = (args: string[], input?: string) =>
-  spawnSync('kubectl', ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8', input });
+const kubectl = (args: string[], input?: string) => kubectlSync(kubeconfig, args, input);
 
-beforeAll(() => {
-  const res = kubectl(['apply', '--server-side', '-f', 'crds/maintenancewindows.kreboot.io.yaml']);
-  expect(res.status, res.stderr).toBe(0);
-  expect(
-    kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/maintenancewindows.kreboot.io'])
-      .status,
-  ).toBe(0);
-});
+beforeAll(() => applyWindowCrd(kubeconfig));
 afterEach(async (ctx) => {
   if (ctx.task.result?.state === 'fail' && current) process.stderr.write(current.logs().slice(-20_000));
   if (current) kubectl(['delete', 'mw', '-l', `kreboot.test/group=${current.group}`, '--wait=false']);

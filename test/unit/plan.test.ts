@@ -7,36 +7,11 @@ import { cleanupPatch, cordonPatch, nextStep, type StepConfig } from '../../oper
 import { budgetsFor, isDisrupted, isInFlight, resolveLimit } from '../../operator/domain/budget.ts';
 import { type NodeView, needsReboot, viewOf } from '../../operator/domain/node.ts';
 import { Annotations, Phases, RebootRequiredReasons } from '../../operator/protocol.ts';
+import { nodeView } from '../fixtures/node-view.ts';
 
 const NOW = Date.parse('2026-11-28T12:00:00Z');
 
-function view(name: string, over: Partial<NodeView> = {}): NodeView {
-  return {
-    name,
-    uid: `uid-${name}`,
-    labels: {},
-    unschedulable: false,
-    ready: true,
-    required: 'True',
-    requiredReason: RebootRequiredReasons.sentinelFile,
-    requiredSince: NOW - 60_000,
-    phase: undefined,
-    phaseSince: undefined,
-    wasUnschedulable: false,
-    approvedBootId: undefined,
-    bootId: `${name}-b1`,
-    agentBootId: `${name}-b1`,
-    rebootingFromBootId: undefined,
-    excluded: false,
-    requested: false,
-    controlPlane: false,
-    zone: undefined,
-    lastFailureAt: undefined,
-    lastFailure: undefined,
-    alertsBefore: [],
-    ...over,
-  };
-}
+const view = (name: string, over: Partial<NodeView> = {}) => nodeView(NOW, name, over);
 
 const arbNode = (i: number) =>
   fc

@@ -6,44 +6,18 @@ import { describe, expect, it } from 'vitest';
 import { type TimelineInput, timeline } from '../../operator/controller/timeline.ts';
 import { resolveLimit } from '../../operator/domain/budget.ts';
 import type { NodeView } from '../../operator/domain/node.ts';
-import { RebootRequiredReasons } from '../../operator/protocol.ts';
 import {
   evaluateWindow,
   WindowIndex,
   type WindowObject,
   windowGate,
 } from '../../operator/windows/evaluate.ts';
+import { nodeView } from '../fixtures/node-view.ts';
 
 const NOW = Date.parse('2026-12-07T08:00:00Z'); // a Monday
 const MIN = 60_000;
 
-function view(name: string, over: Partial<NodeView> = {}): NodeView {
-  return {
-    name,
-    uid: `uid-${name}`,
-    labels: {},
-    unschedulable: false,
-    ready: true,
-    required: 'True',
-    requiredReason: RebootRequiredReasons.sentinelFile,
-    requiredSince: NOW - 60_000,
-    phase: undefined,
-    phaseSince: undefined,
-    wasUnschedulable: false,
-    approvedBootId: undefined,
-    bootId: `${name}-b1`,
-    agentBootId: `${name}-b1`,
-    rebootingFromBootId: undefined,
-    excluded: false,
-    requested: false,
-    controlPlane: false,
-    zone: undefined,
-    lastFailureAt: undefined,
-    lastFailure: undefined,
-    alertsBefore: [],
-    ...over,
-  };
-}
+const view = (name: string, over: Partial<NodeView> = {}) => nodeView(NOW, name, over);
 
 const window = (name: string, schedule: string, duration: string, matchLabels: Record<string, string>) =>
   ({

@@ -6,18 +6,9 @@ main() {
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=versions.env
 source "$here/versions.env"
-cache_root="${KREBOOT_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kreboot}"
-out="$cache_root/tools/helm-${HELM_VERSION}_promop-${PROMETHEUS_OPERATOR_VERSION}"
-say() { printf '[tools:build] %s\n' "$*" >&2; }
-die() { printf '[tools:build] ERROR: %s\n' "$*" >&2; exit 1; }
-if [[ -f "$out/.complete" ]]; then
-  [[ "${1:-}" == "--print-dir" ]] && echo "$out"
-  say "reusing $out"
-  exit 0
-fi
-command -v go >/dev/null 2>&1 || export PATH="/usr/local/go/bin:$PATH"
-command -v go >/dev/null 2>&1 || die "Go not found: install Go >= 1.26 and put 'go' on PATH"
-mkdir -p "$out"
+# shellcheck source=common.sh
+source "$here/common.sh"
+tools_begin "helm-${HELM_VERSION}_promop-${PROMETHEUS_OPERATOR_VERSION}" "$@" || exit 0
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 say "building helm ${HELM_VERSION} from helm.sh/helm/v3 (a few minutes on 2 cores)"

@@ -12,17 +12,9 @@ main() {
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=versions.env
 source "$here/versions.env"
-cache_root="${KREBOOT_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kreboot}"
-out="$cache_root/tools/prometheus-${PROMETHEUS_VERSION}_alertmanager-${ALERTMANAGER_VERSION}"
-say() { printf '[tools:build] %s\n' "$*" >&2; }
-die() { printf '[tools:build] ERROR: %s\n' "$*" >&2; exit 1; }
-if [[ -f "$out/.complete" ]]; then
-  [[ "${1:-}" == "--print-dir" ]] && echo "$out"
-  say "reusing $out"
-  return 0
-fi
-command -v go >/dev/null 2>&1 || export PATH="/usr/local/go/bin:$PATH"
-command -v go >/dev/null 2>&1 || die "Go not found: install Go >= 1.26 and put 'go' on PATH"
+# shellcheck source=common.sh
+source "$here/common.sh"
+tools_begin "prometheus-${PROMETHEUS_VERSION}_alertmanager-${ALERTMANAGER_VERSION}" "$@" || return 0
 # Prometheus 3.x.y is published to the Go module proxy as v0.3xx.y (its Go module predates the v3 major version).
 [[ "$PROMETHEUS_VERSION" =~ ^v3\.([0-9]+)\.([0-9]+)$ ]] || die "PROMETHEUS_VERSION must be v3.MINOR.PATCH, e.g. v3.16.0"
 prom_module_version="v0.$((300 + BASH_REMATCH[1])).${BASH_REMATCH[2]}"
