@@ -1,12 +1,12 @@
 // `kreboot agent`: wires config, the API connection, the sentinel, the rebooter and the metrics server.
 import { readFile } from 'node:fs/promises';
-import { pino } from 'pino';
 import { ConfigError, helpText, parseOptions } from '../config/options.ts';
 import { KubeHttp } from '../kube/http.ts';
 import { ownNodeApi } from '../kube/own-node.ts';
 import { CONTENT_TYPE, Registry } from '../metrics/registry.ts';
 import { Metrics } from '../protocol.ts';
 import { connect, serve, stopServer, untilSignal } from '../runtime/command-runtime.ts';
+import { createLogger } from '../runtime/logger.ts';
 import { VERSION } from '../version.ts';
 import { Agent } from './agent.ts';
 import { agentOptions } from './config.ts';
@@ -35,7 +35,7 @@ export async function runAgent(argv: string[]): Promise<number> {
     process.stdout.write(helpText('agent', SUMMARY, agentOptions));
     return 0;
   }
-  const log = pino({ level: cfg.logLevel, base: { node: cfg.nodeName, component: 'agent' } });
+  const log = createLogger(cfg.logLevel, cfg.logFormat, { node: cfg.nodeName, component: 'agent' });
   const bootId = await readBootId(cfg.bootIdFile);
   const conn = await connect(cfg.kubeconfig);
   const http = new KubeHttp(conn, `kreboot-agent/${VERSION}`);

@@ -46,8 +46,9 @@ const commands: Record<string, Command> = {
     ]),
   ),
   'migrate-kured': {
-    summary: "print MaintenanceWindow YAML equivalent to kured's time flags",
-    run: async (argv) => (await import('../windows/migrate-kured.ts')).runMigrateKured(argv),
+    summary:
+      "kured's configuration as kreboot's: Helm values or a kustomize overlay, and MaintenanceWindows (-f FILE)",
+    run: async (argv) => (await import('./migrate-kured.ts')).runMigrateKured(argv),
   },
   completion: {
     summary: 'print a shell completion script: source <(kreboot completion bash|zsh)',

@@ -1,7 +1,6 @@
 // `kreboot controller`: leader election, the caches, the reconciler and the metrics server.
 
 import type { Logger } from 'pino';
-import { pino } from 'pino';
 import { AlertGate } from '../alerts/gate.ts';
 import { alertmanagerAlerts, prometheusAlerts, promqlGate } from '../alerts/sources.ts';
 import { ConfigError, helpText, parseOptions } from '../config/options.ts';
@@ -9,6 +8,7 @@ import { KubeHttp } from '../kube/http.ts';
 import { Leases } from '../protocol.ts';
 import { connectClient } from '../runtime/client-connect.ts';
 import { serve, stopServer, untilSignal } from '../runtime/command-runtime.ts';
+import { createLogger } from '../runtime/logger.ts';
 import { VERSION } from '../version.ts';
 import { type ControllerConfig, controllerOptions } from './config.ts';
 import { ApiEventSink } from './events.ts';
@@ -71,7 +71,7 @@ export async function runController(argv: string[]): Promise<number> {
       `--retry-period (${cfg.retryPeriod / 1000}s) must be shorter than --renew-deadline (${cfg.renewDeadline / 1000}s)`,
     ]);
   }
-  const log = pino({ level: cfg.logLevel, base: { component: 'controller', identity: cfg.identity } });
+  const log = createLogger(cfg.logLevel, cfg.logFormat, { component: 'controller', identity: cfg.identity });
   const conn = await connectClient({ kubeconfig: cfg.kubeconfig, context: cfg.context });
   const http = new KubeHttp(conn, `kreboot-controller/${VERSION}`);
   const metrics = controllerMetrics();

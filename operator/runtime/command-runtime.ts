@@ -38,6 +38,12 @@ export function commonOptions(defaultPort: number) {
         .default('info'),
       example: 'info',
     },
+    logFormat: {
+      flag: 'log-format',
+      help: 'json (one JSON object per line, default) or text (logfmt, as kured writes: time="…" level=info msg="…")',
+      schema: z.enum(['json', 'text'], { error: 'must be "json" or "text"' }).default('json'),
+      example: 'text',
+    },
   } satisfies OptionSpecs;
 }
 

@@ -1,7 +1,6 @@
-// `kreboot migrate-kured -- <kured flags>`: the MaintenanceWindow equivalent of kured's time flags
+// kured's time flags (used by `kreboot migrate-kured`, operator/cli/migrate-kured.ts): the MaintenanceWindow equivalent
 // (--reboot-days, --start-time, --end-time, --time-zone), open at the same wall-clock times as kured's, DST
 // nights included.
-import { stringify } from 'yaml';
 import { ConfigError } from '../config/options.ts';
 import { MaintenanceWindowResource } from '../protocol.ts';
 import { isValidTimeZone } from './schedule.ts';
@@ -171,18 +170,4 @@ function dstHours(timeZone: string): number[] {
     for (let w = lo; w < hi; w += 60_000) hours.add(new Date(w).getUTCHours());
   }
   return [...hours];
-}
-
-export async function runMigrateKured(argv: string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(
-      "Usage: kreboot migrate-kured -- --reboot-days=mon,tue --start-time=22:00 --end-time=04:00 --time-zone=Europe/Berlin\n\nPrints the MaintenanceWindow equivalent of kured's time flags.\n",
-    );
-    return 0;
-  }
-  const args = argv[0] === '--' ? argv.slice(1) : argv;
-  const { objects, notes } = toMaintenanceWindows(parseKuredFlags(args));
-  const comments = notes.map((n) => `# ${n}\n`).join('');
-  process.stdout.write(comments + objects.map((o) => stringify(o)).join('---\n'));
-  return 0;
 }
