@@ -9,10 +9,10 @@ import type { Drains } from './drains.ts';
 import type { EventSink } from './events.ts';
 import type { ClusterLock } from './lock.ts';
 import type { ControllerMetrics } from './metrics.ts';
-import type { AnnotationPatch, NodeWriter } from './node-writer.ts';
+import type { AnnotationPatch, NodeExtras, NodeWriter } from './node-writer.ts';
 import type { Pass } from './pass.ts';
 import type { ReconcilerSettings } from './settings.ts';
-import { bootToLeave, cleanupPatch, cordonPatch, type Step } from './step.ts';
+import { bootToLeave, cleanupPatch, cordonPatch, type Step, withPreferNoSchedule } from './step.ts';
 
 type StepOf<K extends Step['kind']> = Extract<Step, { kind: K }>;
 
@@ -109,7 +109,11 @@ export class Actions {
   private async cordon(n: NodeView, term: AbortSignal): Promise<void> {
     this.phaseChange(n, 'cordoned');
     const patch = cordonPatch(n, this.now());
-    await this.writer.patch(n, patch.annotations, patch.unschedulable, term);
+    const key = this.settings.preferNoScheduleTaint;
+    await this.writer.patch(n, patch.annotations, patch.unschedulable, term, {
+      labels: this.settings.preRebootLabels,
+      ...(key ? { taints: withPreferNoSchedule(n, key, true) } : {}),
+    });
     this.logFor(n).info({ reason: n.unschedulable ? 'already-cordoned' : 'cordon' }, 'cordoned');
     const note = n.unschedulable
       ? 'node was already unschedulable; kreboot will leave it so'
@@ -222,7 +226,18 @@ export class Actions {
   private async finish(n: NodeView, term: AbortSignal): Promise<void> {
     if (!this.lock.entryOf(n.name)?.finishing) await this.lock.markFinishing(n.name, term);
     const rebooted = n.phase === 'verifying';
-    await this.cleanup(n, rebooted ? { [Annotations.lastReboot]: this.lastReboot(n) } : {}, term);
+    const key = this.settings.preferNoScheduleTaint;
+    await this.cleanup(
+      n,
+      rebooted ? { [Annotations.lastReboot]: this.lastReboot(n) } : {},
+      term,
+      rebooted
+        ? {
+            labels: this.settings.postRebootLabels,
+            ...(key ? { taints: withPreferNoSchedule(n, key, false) } : {}),
+          }
+        : {},
+    );
     if (rebooted) {
       this.metrics.reboots.inc({ result: 'success' });
       this.logFor(n).info(
@@ -271,10 +286,15 @@ export class Actions {
   }
 
   /** Removes kreboot's controller keys; uncordons only if kreboot was the one that cordoned. */
-  private async cleanup(n: NodeView, extra: AnnotationPatch, term: AbortSignal): Promise<void> {
+  private async cleanup(
+    n: NodeView,
+    extra: AnnotationPatch,
+    term: AbortSignal,
+    extras: NodeExtras = {},
+  ): Promise<void> {
     this.phaseChange(n, null);
     const patch = cleanupPatch(n, extra);
-    await this.writer.patch(n, patch.annotations, patch.unschedulable, term);
+    await this.writer.patch(n, patch.annotations, patch.unschedulable, term, extras);
   }
 
   /**

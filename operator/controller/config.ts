@@ -14,6 +14,36 @@ import { duration, plannerOptions } from './planner-options.ts';
  */
 export const CONTROLLER_NODE_FLAGS: readonly string[] = [];
 
+/** A Kubernetes qualified name (label or taint key): an optional DNS prefix and a name of up to 63 characters. */
+const QUALIFIED_NAME =
+  /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
+
+/** "a=b,c=d" as labels; each key a qualified name, each value a label value. */
+const labelList = z
+  .string()
+  .default('')
+  .transform((s, ctx) => {
+    const out: Record<string, string> = {};
+    for (const item of s
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean)) {
+      const i = item.indexOf('=');
+      const key = i === -1 ? item : item.slice(0, i);
+      const value = i === -1 ? '' : item.slice(i + 1);
+      if (i === -1 || !QUALIFIED_NAME.test(key) || !LABEL_VALUE.test(value)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `"${item}" is not a label; write key=value, e.g. kreboot.io/rebooting=true`,
+        });
+        return z.NEVER;
+      }
+      out[key] = value;
+    }
+    return out;
+  });
+
 export const controllerOptions = {
   namespace: {
     flag: 'namespace',
@@ -45,6 +75,74 @@ export const controllerOptions = {
     help: 'abort (uncordon if kreboot cordoned, release, retry later) or force (delete the pods left and reboot, loudly); default abort',
     schema: z.enum(['abort', 'force'], { error: 'must be "abort" or "force"' }).default('abort'),
     example: 'abort',
+  },
+  drainDelay: {
+    flag: 'drain-delay',
+    help: 'after cordoning, wait this long before draining (kured --drain-delay; default 0s)',
+    schema: duration(0),
+    example: '1m',
+  },
+  rebootDelay: {
+    flag: 'reboot-delay',
+    help: 'after the drain finishes, wait this long before approving the reboot (kured --reboot-delay; default 0s)',
+    schema: duration(0),
+    example: '90s',
+  },
+  drainGracePeriod: {
+    flag: 'drain-grace-period',
+    help: "seconds each evicted pod gets to terminate; -1 leaves each pod's own terminationGracePeriodSeconds (default -1)",
+    schema: z.coerce
+      .number({ error: 'must be a number of seconds' })
+      .int('must be a whole number of seconds')
+      .min(-1, "must be -1 (the pod's own) or more")
+      .default(-1),
+    example: '60',
+  },
+  drainPodSelector: {
+    flag: 'drain-pod-selector',
+    help: 'evict only the pods this label selector matches; the others stay through the reboot (default: all pods)',
+    schema: z
+      .string()
+      .default('')
+      .transform((s, ctx) => {
+        try {
+          return parseSelector(s);
+        } catch (err) {
+          ctx.addIssue({ code: 'custom', message: (err as Error).message });
+          return z.NEVER;
+        }
+      }),
+    example: 'app!=critical',
+  },
+  skipWaitForDeleteTimeout: {
+    flag: 'skip-wait-for-delete-timeout',
+    help: 'stop waiting for a pod that has been terminating longer than this (its node is gone from under it, a finalizer hangs); default 0s: wait for every pod',
+    schema: duration(0),
+    example: '5m',
+  },
+  preRebootNodeLabels: {
+    flag: 'pre-reboot-node-labels',
+    help: 'labels (key=value, comma-separated) set on a node just before kreboot cordons it (kured --pre-reboot-node-labels)',
+    schema: labelList,
+    example: 'kreboot.io/rebooting=true',
+  },
+  postRebootNodeLabels: {
+    flag: 'post-reboot-node-labels',
+    help: 'labels (key=value, comma-separated) set on a node when kreboot uncordons it after the reboot (kured --post-reboot-node-labels)',
+    schema: labelList,
+    example: 'kreboot.io/rebooting=false',
+  },
+  preferNoScheduleTaint: {
+    flag: 'prefer-no-schedule-taint',
+    help: 'taint key put with effect PreferNoSchedule on nodes waiting for their reboot, removed after it (kured --prefer-no-schedule-taint); default none',
+    schema: z
+      .string()
+      .default('')
+      .refine(
+        (s) => s === '' || QUALIFIED_NAME.test(s),
+        'must be a taint key like kreboot.io/reboot-pending',
+      ),
+    example: 'kreboot.io/reboot-pending',
   },
   drainEmptydirPods: {
     flag: 'drain-emptydir-pods',

@@ -1,4 +1,6 @@
 // Which pods a drain evicts, skips or is blocked by: small predicates composed, like kubectl drain's filters.
+import { matches, type Requirement } from '../kube/selector.ts';
+
 export interface PodLike {
   metadata?: {
     name?: string;
@@ -17,6 +19,12 @@ export interface DrainPolicy {
   emptyDir: 'evict' | 'block';
   /** Pods no controller will recreate: evict them (they are gone for good), or let them block. */
   unmanaged: 'evict' | 'block';
+  /** Only pods this selector matches are evicted (kured --drain-pod-selector); empty or absent: all. */
+  podSelector?: Requirement[];
+  /** A pod terminating for longer than this is not waited for (kured --skip-wait-for-delete-timeout); 0: wait. */
+  skipDeletingAfterMs?: number;
+  /** Seconds each evicted pod gets to terminate; absent: the pod's own terminationGracePeriodSeconds. */
+  gracePeriodSeconds?: number;
 }
 
 export type PodVerdict =
@@ -29,7 +37,7 @@ export const MIRROR_ANNOTATION = 'kubernetes.io/config.mirror';
 
 const controllerOf = (p: PodLike) => p.metadata?.ownerReferences?.find((o) => o.controller);
 
-type Filter = (p: PodLike, policy: DrainPolicy) => PodVerdict | undefined;
+type Filter = (p: PodLike, policy: DrainPolicy, now: number) => PodVerdict | undefined;
 
 const mirrorPod: Filter = (p) =>
   p.metadata?.annotations?.[MIRROR_ANNOTATION] !== undefined
@@ -39,6 +47,17 @@ const daemonSetPod: Filter = (p) =>
   controllerOf(p)?.kind === 'DaemonSet'
     ? { action: 'skip', why: 'DaemonSet pod (would be recreated here)' }
     : undefined;
+const notSelected: Filter = (p, policy) =>
+  policy.podSelector?.length && !matches(policy.podSelector, p.metadata?.labels ?? {})
+    ? { action: 'skip', why: 'not matched by --drain-pod-selector: stays through the reboot' }
+    : undefined;
+const stuckTerminating: Filter = (p, policy, now) => {
+  const limit = policy.skipDeletingAfterMs ?? 0;
+  const since = p.metadata?.deletionTimestamp ? new Date(p.metadata.deletionTimestamp).getTime() : undefined;
+  return limit > 0 && since !== undefined && now - since > limit
+    ? { action: 'skip', why: `terminating for more than ${limit / 1000}s (--skip-wait-for-delete-timeout)` }
+    : undefined;
+};
 const finishedPod: Filter = (p) =>
   p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed'
     ? { action: 'skip', why: 'finished pod' }
@@ -56,13 +75,21 @@ const emptyDirPod: Filter = (p, policy) =>
       : { action: 'evict', warning: 'pod uses emptyDir: its data is deleted' }
     : undefined;
 
-const FILTERS: Filter[] = [mirrorPod, daemonSetPod, finishedPod, unmanagedPod, emptyDirPod];
+const FILTERS: Filter[] = [
+  mirrorPod,
+  daemonSetPod,
+  notSelected,
+  stuckTerminating,
+  finishedPod,
+  unmanagedPod,
+  emptyDirPod,
+];
 
-/** The first filter with an opinion decides; a block anywhere wins over an evict. */
-export function classifyPod(p: PodLike, policy: DrainPolicy): PodVerdict {
+/** The first filter with an opinion decides; a block anywhere wins over an evict. `now` for terminating pods. */
+export function classifyPod(p: PodLike, policy: DrainPolicy, now = Date.now()): PodVerdict {
   let evict: PodVerdict | undefined;
   for (const f of FILTERS) {
-    const v = f(p, policy);
+    const v = f(p, policy, now);
     if (!v) continue;
     if (v.action === 'skip' || v.action === 'block') return v;
     evict ??= v;

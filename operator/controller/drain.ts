@@ -94,7 +94,14 @@ export class Drainer {
     const { name, namespace } = p.metadata!;
     return this.http.request(`/api/v1/namespaces/${namespace}/pods/${name}/eviction`, {
       method: 'POST',
-      body: { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name, namespace } },
+      body: {
+        apiVersion: 'policy/v1',
+        kind: 'Eviction',
+        metadata: { name, namespace },
+        ...(this.policy.gracePeriodSeconds !== undefined
+          ? { deleteOptions: { gracePeriodSeconds: this.policy.gracePeriodSeconds } }
+          : {}),
+      },
       signal,
       timeoutMs: 30_000,
     });

@@ -9,6 +9,7 @@ import type { DrainPolicy, PodLike } from './drain-filters.ts';
 interface DrainTask {
   ctl: AbortController;
   done: boolean;
+  doneAt?: number;
   blockedBy?: string;
 }
 
@@ -37,6 +38,11 @@ export class Drains {
     return this.tasks.get(node)?.done === true;
   }
 
+  /** When the drain of `node` completed, if it has. */
+  doneAt(node: string): number | undefined {
+    return this.tasks.get(node)?.doneAt;
+  }
+
   /** What the drain waits on (a PDB, a pod that will not leave), if anything. */
   blockedBy(node: string): string | undefined {
     return this.tasks.get(node)?.blockedBy;
@@ -60,6 +66,7 @@ export class Drains {
       })
       .then((ok) => {
         task.done = ok;
+        if (ok) task.doneAt = Date.now();
         this.failures.delete(node);
         if (ok) this.onSettled();
       })

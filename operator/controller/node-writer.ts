@@ -1,12 +1,18 @@
 // The controller's writes to Node objects, behind a small interface: the actions and repairs say what to write,
 // this says how (a compare-and-swap merge patch under kreboot's field manager). Tests wrap it to record writes.
 import type { Logger } from 'pino';
-import { CONTROLLER_FIELD_MANAGER, type NodeView } from '../domain/node.ts';
+import { CONTROLLER_FIELD_MANAGER, type NodeView, type Taint } from '../domain/node.ts';
 import type { KubeHttp } from '../kube/http.ts';
 import { ControllerConditions } from '../protocol.ts';
 import { writing } from './write-error.ts';
 
 export type AnnotationPatch = Record<string, string | null>;
+
+/** What else one node write may carry: labels to merge (null deletes), the whole taint list to set. */
+export interface NodeExtras {
+  labels?: Record<string, string | null>;
+  taints?: Taint[];
+}
 
 export interface NodeWriter {
   /** Merge-patches annotations (null deletes) and, when given, spec.unschedulable; fails with 409 if stale. */
@@ -15,6 +21,7 @@ export interface NodeWriter {
     annotations: AnnotationPatch,
     unschedulable: boolean | undefined,
     term: AbortSignal,
+    extras?: NodeExtras,
   ): Promise<void>;
   /** Sets kreboot's KrebootRebootFailed condition (best effort: a failure is logged, not thrown). */
   setFailed(
@@ -40,11 +47,22 @@ export class ApiNodeWriter implements NodeWriter {
     annotations: AnnotationPatch,
     unschedulable: boolean | undefined,
     term: AbortSignal,
+    extras: NodeExtras = {},
   ): Promise<void> {
     const body: Record<string, unknown> = {
-      metadata: { resourceVersion: this.resourceVersionOf(n.name), annotations },
+      metadata: {
+        resourceVersion: this.resourceVersionOf(n.name),
+        annotations,
+        ...(extras.labels && Object.keys(extras.labels).length ? { labels: extras.labels } : {}),
+      },
     };
-    if (unschedulable !== undefined) body.spec = { unschedulable };
+    // A merge patch replaces a list whole: the taints are the node's as observed, changed by one entry; the
+    // resourceVersion makes sure nobody else's taint is lost in between.
+    const spec = {
+      ...(unschedulable !== undefined ? { unschedulable } : {}),
+      ...(extras.taints ? { taints: extras.taints } : {}),
+    };
+    if (Object.keys(spec).length) body.spec = spec;
     // The resourceVersion makes this a compare-and-swap: a node changed since we looked is re-planned, not
     // overwritten. The field manager marks kreboot's own writes in managedFields (how a foreign cordon is told
     // from ours).

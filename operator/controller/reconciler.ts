@@ -28,7 +28,7 @@ import { encodeSettings } from './published-settings.ts';
 import { Repairs } from './repairs.ts';
 import { Reporter } from './report.ts';
 import type { AlertSettings, ReconcilerSettings } from './settings.ts';
-import { nextStep } from './step.ts';
+import { nextStep, wantsWaitTaint, withPreferNoSchedule } from './step.ts';
 import { WindowStatusWriter, type WindowsNow } from './window-status.ts';
 import { WriteError } from './write-error.ts';
 
@@ -69,6 +69,7 @@ export class Reconciler {
   private readonly retry = new RetryPolicy();
   private readonly metrics: ControllerMetrics;
   private readonly events: EventSink;
+  private readonly writer: NodeWriter;
 
   constructor(d: ReconcilerDeps) {
     const { http, settings, log } = d;
@@ -93,6 +94,7 @@ export class Reconciler {
       this.now,
     );
     const writer = d.writer ? d.writer(api) : api;
+    this.writer = writer;
     this.drains = new Drains(http, settings.drain, log, kick, (node) => this.observer.podsOn(node));
     this.actions = new Actions(this.lock, writer, this.drains, d.events, d.metrics, settings, log, this.now);
     this.repairs = new Repairs(this.observer, this.lock, writer, this.actions, this.drains, d.events, log);
@@ -231,8 +233,10 @@ export class Reconciler {
     this.repairs.checkTimes(pass);
     await this.repairs.clearForeignWrites(pass, term);
     const windows = this.prepareGates(pass);
+    const inFlight = this.lock.locked();
     await this.stepInFlight(pass, term);
     const plan = await this.startNew(pass, term);
+    await this.waitTaints(pass, new Set([...inFlight, ...plan.start]), term);
     await this.report(pass, plan, windows, term);
     this.nextWake = pass.nextWake;
     return pass;
@@ -342,6 +346,7 @@ export class Reconciler {
         node: n,
         finishing: entry.finishing === true,
         drained: this.drains.done(n.name),
+        drainedAt: this.drains.doneAt(n.name),
         // Only real alerts hold a rebooted node: an unreachable source blocks new starts, not this finish.
         postGatesClear: !alerts.alerting && !alerts.perNode.has(n.name),
         newAlerts: alerts.firing.filter((k) => !n.alertsBefore.includes(k)),
@@ -369,6 +374,24 @@ export class Reconciler {
     return p;
   }
 
+  /**
+   * --prefer-no-schedule-taint: nodes waiting for their reboot carry a PreferNoSchedule taint (new pods prefer
+   * other nodes, so fewer are evicted twice), taken off when the need goes. Nodes in flight get and lose it with
+   * their cordon and their release; nodes written in this pass are left to the next (their version moved on).
+   */
+  private async waitTaints(pass: Pass, written: ReadonlySet<string>, term: AbortSignal): Promise<void> {
+    const key = this.settings.preferNoScheduleTaint;
+    if (!key) return;
+    const changes = pass.views.flatMap((n) => {
+      if (written.has(n.name) || n.phase !== undefined) return [];
+      const taints = withPreferNoSchedule(n, key, wantsWaitTaint(n, needsReboot(n)));
+      return taints ? [{ n, taints }] : [];
+    });
+    await eachLimited(changes, STEP_PARALLELISM, ({ n, taints }) =>
+      this.writer.patch(n, {}, undefined, term, { taints }),
+    );
+  }
+
   /** Metrics, wait-reason Events, window status. */
   private async report(pass: Pass, p: Plan, windows: WindowsNow, term: AbortSignal): Promise<void> {
     this.reporter.gauges(pass.views, this.lock.state, p, pass.now);
@@ -389,5 +412,9 @@ export class Reconciler {
     pass.wakeBy(n.phaseSince + limit + 10);
     if (n.phase === 'verifying') pass.wakeBy(n.phaseSince + s.soakMs + 10);
     if (s.minPhaseMs) pass.wakeBy(n.phaseSince + s.minPhaseMs + 10);
+    if (n.phase === 'cordoned' && s.drainDelayMs) pass.wakeBy(n.phaseSince + s.drainDelayMs + 10);
+    const drainedAt = this.drains.doneAt(n.name);
+    if (n.phase === 'draining' && s.rebootDelayMs && drainedAt !== undefined)
+      pass.wakeBy(drainedAt + s.rebootDelayMs + 10);
   }
 }

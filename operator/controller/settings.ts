@@ -14,6 +14,11 @@ export interface ReconcilerSettings extends StepConfig {
   /** Only nodes matching this label selector are managed (and counted); empty = all nodes. */
   nodeSelector: string;
   windows: WindowPolicy;
+  /** Labels set before the cordon and after the uncordon (kured --pre/--post-reboot-node-labels). */
+  preRebootLabels?: Record<string, string>;
+  postRebootLabels?: Record<string, string>;
+  /** A PreferNoSchedule taint with this key on nodes waiting for (or in) their reboot; '' or absent: none. */
+  preferNoScheduleTaint?: string;
 }
 
 /** The alert gate (Prometheus/Alertmanager/PromQL), polled off the reconcile path; absent = no alert gate. */

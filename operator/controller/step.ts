@@ -1,7 +1,7 @@
 // The per-node state machine of a reboot in flight, as a pure function: given the node as observed (and its lock
 // entry), what is the next step? The reconciler performs the step; any step can be re-run after a crash.
 
-import type { NodeView } from '../domain/node.ts';
+import type { NodeView, Taint } from '../domain/node.ts';
 import { Annotations, type Phase } from '../protocol.ts';
 
 export interface StepConfig {
@@ -11,6 +11,10 @@ export interface StepConfig {
   soakMs: number;
   /** Slow motion for demos and crash tests: stay at least this long in each phase (default 0). */
   minPhaseMs?: number;
+  /** After the cordon, wait this long before draining (kured --drain-delay). */
+  drainDelayMs?: number;
+  /** After the drain, wait this long before approving the reboot (kured --reboot-delay). */
+  rebootDelayMs?: number;
 }
 
 export type Step =
@@ -32,6 +36,8 @@ export interface StepInput {
   finishing: boolean;
   /** The drain of this node completed in this process just now. */
   drained: boolean;
+  /** When that drain completed (for --reboot-delay). */
+  drainedAt?: number;
   /** Post-reboot gates (alerts…) are clear. */
   postGatesClear: boolean;
   /** Alerts firing now that were not firing when the reboot was approved ("stop the line"). */
@@ -72,8 +78,19 @@ function decideStep(i: StepInput, cfg: StepConfig, n: NodeView, age: number): St
         return { kind: 'abort', why: `node was excluded (${Annotations.exclude}) before its reboot` };
       if (n.required === 'False' || n.required === undefined)
         return { kind: 'abort', why: 'node no longer needs a reboot' };
-      if (n.phase === 'cordoned') return { kind: 'drain' };
+      if (n.phase === 'cordoned') {
+        const delay = cfg.drainDelayMs ?? 0;
+        return age < delay
+          ? { kind: 'wait', why: `cordoned; draining after --drain-delay (${delay / 1000}s)` }
+          : { kind: 'drain' };
+      }
       if (i.drained) {
+        const delay = cfg.rebootDelayMs ?? 0;
+        if (delay > 0 && (i.drainedAt === undefined || i.now - i.drainedAt < delay))
+          return {
+            kind: 'wait',
+            why: `drained; approving the reboot after --reboot-delay (${delay / 1000}s)`,
+          };
         const boot = bootToLeave(n);
         if (!boot) return { kind: 'wait', why: 'drained; waiting for the node to report its boot ID' };
         return { kind: 'approve', bootId: boot };
@@ -133,6 +150,21 @@ function decideStep(i: StepInput, cfg: StepConfig, n: NodeView, age: number): St
     }
   }
 }
+
+/**
+ * The node's taints with (want) or without kreboot's PreferNoSchedule taint `key`; undefined when that is already
+ * so. Other taints, and a taint of the same key with another effect (someone else's), are left as they are.
+ */
+export function withPreferNoSchedule(n: NodeView, key: string, want: boolean): Taint[] | undefined {
+  const taints = n.taints ?? [];
+  const ours = (t: Taint) => t.key === key && t.effect === 'PreferNoSchedule';
+  const has = taints.some(ours);
+  if (has === want) return undefined;
+  return want ? [...taints, { key, effect: 'PreferNoSchedule' }] : taints.filter((t) => !ours(t));
+}
+
+/** Whether a node not in flight should carry the wait taint: it needs a reboot kreboot will do. */
+export const wantsWaitTaint = (n: NodeView, needs: boolean) => needs && !n.excluded;
 
 export interface NodePatch {
   annotations: Record<string, string | null>;

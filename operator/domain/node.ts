@@ -38,6 +38,15 @@ export interface NodeView {
   alertsBefore: string[];
   /** Time annotations that could not be used (annotation key -> why): they count as absent. */
   invalidTimes?: Record<string, string>;
+  /** spec.taints as observed (for --prefer-no-schedule-taint); absent in views built without them. */
+  taints?: Taint[];
+}
+
+export interface Taint {
+  key: string;
+  value?: string;
+  effect: string;
+  timeAdded?: string;
 }
 
 export const truthy = (v: string | undefined) => v !== undefined && v !== '' && v.toLowerCase() !== 'false';
@@ -66,7 +75,7 @@ export interface NodeLike {
     annotations?: Record<string, string>;
     managedFields?: ManagedField[];
   };
-  spec?: { unschedulable?: boolean };
+  spec?: { unschedulable?: boolean; taints?: Taint[] };
   status?: {
     conditions?: Array<{ type: string; status: string; reason?: string; lastTransitionTime?: string | Date }>;
     nodeInfo?: { bootID?: string };
@@ -158,6 +167,7 @@ export function viewOf(node: NodeLike, now?: number): NodeView {
     lastFailure: a[Annotations.lastFailure],
     alertsBefore: parseList(a[Annotations.alertsBefore]),
     invalidTimes,
+    taints: node.spec?.taints ?? [],
   };
 }
 

@@ -44,8 +44,8 @@ class Recorder implements EventSink {
   }
   writer(inner: NodeWriter): NodeWriter {
     return {
-      patch: async (n, annotations, unschedulable, term) => {
-        await inner.patch(n, annotations, unschedulable, term);
+      patch: async (n, annotations, unschedulable, term, extras) => {
+        await inner.patch(n, annotations, unschedulable, term, extras);
         this.current.writes.push({
           node: n.name,
           annotations,

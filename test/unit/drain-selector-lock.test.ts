@@ -49,6 +49,36 @@ describe('drain filters', () => {
     };
     expect(classifyPod(bareEmptyDir, { emptyDir: 'block', unmanaged: 'evict' }).action).toBe('block');
   });
+
+  it("kured's drain options: a pod selector leaves the others in place; a pod terminating too long is not waited for", () => {
+    const policy = { ...evictAll, podSelector: parseSelector('app!=critical') };
+    const pod = (labels: Record<string, string>): PodLike => ({
+      metadata: { ...owned('ReplicaSet'), labels },
+    });
+    expect(classifyPod(pod({ app: 'web' }), policy)).toEqual({ action: 'evict' });
+    expect(classifyPod(pod({ app: 'critical' }), policy)).toEqual({
+      action: 'skip',
+      why: 'not matched by --drain-pod-selector: stays through the reboot',
+    });
+    // Not matched beats a block: a pod the selector leaves alone cannot hold the drain.
+    expect(
+      classifyPod(
+        { metadata: { name: 'bare', labels: { app: 'critical' } } },
+        { ...blockAll, podSelector: policy.podSelector },
+      ).action,
+    ).toBe('skip');
+    const now = Date.parse('2026-12-06T08:00:00Z');
+    const terminating = (agoMs: number): PodLike => ({
+      metadata: { ...owned('ReplicaSet'), deletionTimestamp: new Date(now - agoMs).toISOString() },
+    });
+    const skipAfter = { ...evictAll, skipDeletingAfterMs: 60_000 };
+    expect(classifyPod(terminating(61_000), skipAfter, now)).toEqual({
+      action: 'skip',
+      why: 'terminating for more than 60s (--skip-wait-for-delete-timeout)',
+    });
+    expect(classifyPod(terminating(59_000), skipAfter, now).action).toBe('evict'); // still waited for
+    expect(classifyPod(terminating(3_600_000), evictAll, now).action).toBe('evict'); // 0: wait for every pod
+  });
 });
 
 describe('label selectors', () => {

@@ -83,17 +83,19 @@ describe('migrate-kured: whole configurations', () => {
       sentinelCommand: 'sh -c "! needs-restarting --reboothint"',
       logFormat: 'text',
     });
-    expect(c.controller).toEqual({ drainTimeout: '30m', logFormat: 'text', concurrency: 1 });
+    expect(c.controller).toEqual({
+      drainGracePeriod: 120,
+      drainPodSelector: 'app!=critical',
+      drainTimeout: '30m',
+      logFormat: 'text',
+      concurrency: 1,
+      skipWaitForDeleteTimeout: '60s',
+      rebootDelay: '2m',
+      preferNoScheduleTaint: 'weave.works/kured-node-reboot',
+    });
     expect(c.windows[0]).toMatchObject({ spec: { schedule: '* 1-4 * * 0,6', timeZone: 'America/New_York' } });
-    expect(unsupported(c)).toEqual([
-      'drain-grace-period',
-      'drain-pod-selector',
-      'message-template-drain',
-      'notify-url',
-      'prefer-no-schedule-taint',
-      'reboot-delay',
-      'skip-wait-for-delete-timeout',
-    ]);
+    expect(c.controller.preferNoScheduleTaint).toBe('weave.works/kured-node-reboot');
+    expect(unsupported(c)).toEqual(['message-template-drain', 'notify-url']);
     expect(c.disposition.get('reboot-signal')).toBe('kured default');
     expect(c.disposition.get('lock-ttl')).toBeUndefined(); // 0 is empty for the chart: not rendered, not a flag
   });

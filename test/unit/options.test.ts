@@ -116,3 +116,32 @@ describe('parseDuration', () => {
     );
   });
 });
+
+describe("the controller's kured options", () => {
+  it('node labels: key=value lists, each checked; a taint key is a qualified name', async () => {
+    const { controllerOptions } = await import('../../operator/controller/config.ts');
+    const { parseOptions } = await import('../../operator/config/options.ts');
+    const ok = parseOptions(
+      controllerOptions,
+      [
+        '--pre-reboot-node-labels=kreboot.io/rebooting=true,team=',
+        '--prefer-no-schedule-taint=kreboot.io/pending',
+      ],
+      {},
+    ).values;
+    expect(ok.preRebootNodeLabels).toEqual({ 'kreboot.io/rebooting': 'true', team: '' });
+    expect(ok.postRebootNodeLabels).toEqual({});
+    expect(() => parseOptions(controllerOptions, ['--post-reboot-node-labels=rebooted'], {})).toThrow(
+      /--post-reboot-node-labels.*"rebooted" is not a label; write key=value/s,
+    );
+    expect(() => parseOptions(controllerOptions, ['--prefer-no-schedule-taint=not a key'], {})).toThrow(
+      /--prefer-no-schedule-taint.*must be a taint key/s,
+    );
+    expect(() => parseOptions(controllerOptions, ['--drain-grace-period=-2'], {})).toThrow(
+      /--drain-grace-period/,
+    );
+    expect(() => parseOptions(controllerOptions, ['--drain-pod-selector=app in ('], {})).toThrow(
+      /--drain-pod-selector/,
+    );
+  });
+});

@@ -3,7 +3,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type Gates, OPEN_GATES, type PlanInput, plan } from '../../operator/controller/plan.ts';
-import { cleanupPatch, cordonPatch, nextStep, type StepConfig } from '../../operator/controller/step.ts';
+import {
+  cleanupPatch,
+  cordonPatch,
+  nextStep,
+  type StepConfig,
+  wantsWaitTaint,
+  withPreferNoSchedule,
+} from '../../operator/controller/step.ts';
 import { budgetsFor, isDisrupted, isInFlight, resolveLimit } from '../../operator/domain/budget.ts';
 import { type NodeView, needsReboot, viewOf } from '../../operator/domain/node.ts';
 import { Annotations, Phases, RebootRequiredReasons } from '../../operator/protocol.ts';
@@ -368,6 +375,51 @@ describe('step machine', () => {
     rebootTimeoutMs: 300_000,
     soakMs: 0,
   };
+
+  it('the wait taint: added once, removed once, nobody else’s taint touched', () => {
+    const other = { key: 'dedicated', value: 'db', effect: 'NoSchedule' };
+    const theirs = { key: 'k/t', effect: 'NoExecute' };
+    const n = view('a', { taints: [other, theirs] });
+    const added = withPreferNoSchedule(n, 'k/t', true)!;
+    expect(added).toEqual([other, theirs, { key: 'k/t', effect: 'PreferNoSchedule' }]);
+    expect(withPreferNoSchedule({ ...n, taints: added }, 'k/t', true)).toBeUndefined();
+    expect(withPreferNoSchedule({ ...n, taints: added }, 'k/t', false)).toEqual([other, theirs]);
+    expect(withPreferNoSchedule(n, 'k/t', false)).toBeUndefined();
+    expect(wantsWaitTaint(view('a'), true)).toBe(true);
+    expect(wantsWaitTaint(view('a', { excluded: true }), true)).toBe(false);
+  });
+
+  it("kured's delays: --drain-delay holds the drain after the cordon, --reboot-delay the approval after the drain", () => {
+    const delays = { ...cfg, drainDelayMs: 30_000, rebootDelayMs: 90_000 };
+    const cordoned = (ageMs: number) => view('a', { phase: 'cordoned', phaseSince: NOW - ageMs });
+    const at = (n: NodeView, extra: Partial<Parameters<typeof nextStep>[0]> = {}) =>
+      nextStep(
+        { node: n, finishing: false, drained: false, postGatesClear: true, now: NOW, ...extra },
+        delays,
+      );
+    expect(at(cordoned(29_000))).toEqual({
+      kind: 'wait',
+      why: 'cordoned; draining after --drain-delay (30s)',
+    });
+    expect(at(cordoned(30_000))).toEqual({ kind: 'drain' });
+    // The delay does not stop a rollout that should stop: an excluded node is still aborted at once.
+    expect(at(view('a', { phase: 'cordoned', phaseSince: NOW, excluded: true })).kind).toBe('abort');
+    const draining = view('a', { phase: 'draining', phaseSince: NOW - 200_000 });
+    expect(at(draining, { drained: true, drainedAt: NOW - 89_000 })).toEqual({
+      kind: 'wait',
+      why: 'drained; approving the reboot after --reboot-delay (90s)',
+    });
+    expect(at(draining, { drained: true, drainedAt: NOW - 90_000 })).toEqual({
+      kind: 'approve',
+      bootId: 'a-b1',
+    });
+    // Without the delays nothing waits.
+    expect(
+      nextStep({ node: cordoned(0), finishing: false, drained: false, postGatesClear: true, now: NOW }, cfg),
+    ).toEqual({
+      kind: 'drain',
+    });
+  });
   const arbStepInput = fc.record({
     phase: fc.constantFrom(undefined, ...Phases),
     age: fc.integer({ min: 0, max: 1_000_000 }),

@@ -49,11 +49,13 @@ const RULES: Record<string, Rule> = {
   'metrics-port': (v) => ({
     note: `--metrics-port=${last(v)}: kreboot's own ports (agent 9746, controller 9747) are kept: its Services, ServiceMonitors and dashboards are set up for them`,
   }),
-  'drain-grace-period': notYet('a drain grace period'),
-  'drain-pod-selector': notYet('draining only the pods a selector matches'),
-  'skip-wait-for-delete-timeout': notYet('skipping pods stuck terminating'),
-  'drain-delay': notYet('a delay before the drain'),
-  'reboot-delay': notYet('a delay between the drain and the reboot'),
+  'drain-grace-period': (v) =>
+    Number(last(v)) < 0 ? {} : { controller: { drainGracePeriod: Number(last(v)) } },
+  'drain-pod-selector': (v) => (last(v) === '' ? {} : { controller: { drainPodSelector: last(v) } }),
+  'skip-wait-for-delete-timeout': (v) =>
+    Number(last(v)) > 0 ? { controller: { skipWaitForDeleteTimeout: `${Number(last(v))}s` } } : {},
+  'drain-delay': (v) => (isZero(last(v)) ? {} : { controller: { drainDelay: goDuration(last(v)) } }),
+  'reboot-delay': (v) => (isZero(last(v)) ? {} : { controller: { rebootDelay: goDuration(last(v)) } }),
   'drain-timeout': (v) =>
     isZero(last(v))
       ? {
@@ -94,7 +96,8 @@ const RULES: Record<string, Rule> = {
       ...(base !== 'reboot-required' ? { agent: { sentinelFile: `/host/var/run/${base}` } } : {}),
     };
   },
-  'prefer-no-schedule-taint': notYet('a PreferNoSchedule taint while a node waits'),
+  'prefer-no-schedule-taint': (v) =>
+    last(v) === '' ? {} : { controller: { preferNoScheduleTaint: last(v) } },
   'reboot-sentinel-command': (v) => ({ agent: { sentinelCommand: last(v) } }),
   'reboot-command': (v) => (last(v) === '/bin/systemctl reboot' ? {} : { agent: { rebootCommand: last(v) } }),
   concurrency: (v) => ({ controller: { concurrency: Number(last(v)) } }),
@@ -120,8 +123,8 @@ const RULES: Record<string, Rule> = {
     note: '--annotate-nodes: kreboot always records its progress on the node (kreboot.io/phase, kreboot.io/phase-since) and the last reboot (kreboot.io/last-reboot)',
   }),
   'log-format': (v) => ({ agent: { logFormat: last(v) }, controller: { logFormat: last(v) } }),
-  'pre-reboot-node-labels': notYet('node labels before a reboot'),
-  'post-reboot-node-labels': notYet('node labels after a reboot'),
+  'pre-reboot-node-labels': (v) => ({ controller: { preRebootNodeLabels: v.join(',') } }),
+  'post-reboot-node-labels': (v) => ({ controller: { postRebootNodeLabels: v.join(',') } }),
 };
 
 /** The flags grouped by name, repeats kept in order (kured's slices and arrays append; a plain flag's last wins). */
