@@ -111,6 +111,7 @@ export const Metrics = {
   alertSourceErrors: 'kreboot_alert_source_errors_total',
   controllerApiErrors: 'kreboot_controller_api_errors_total',
   eventsDropped: 'kreboot_events_dropped_total',
+  notifications: 'kreboot_notifications_total',
 } as const;
 
 /** Lease objects kreboot keeps in the controller's namespace. */

@@ -82,6 +82,11 @@ controller:
   alertCredentials:
     secretName: ""
     mountPath: /etc/kreboot/alerts
+  # A Secret with the notification URLs (they hold webhook tokens), e.g. key urls with
+  # config.notifyUrlFile=/etc/kreboot/notify/urls. Empty: nothing mounted.
+  notifyCredentials:
+    secretName: ""
+    mountPath: /etc/kreboot/notify
 ${configBlock('controller', controllerOptions)}
 
 monitoring:

@@ -7,9 +7,21 @@ import { readFileSync } from 'node:fs';
 import { parseAllDocuments, stringify } from 'yaml';
 import { z } from 'zod';
 import { agentOptions } from '../agent/config.ts';
-import { ConfigError, helpText, type OptionSpecs, parseOptions } from '../config/options.ts';
+import {
+  boolString,
+  ConfigError,
+  durationString,
+  helpText,
+  type OptionSpecs,
+  parseOptions,
+} from '../config/options.ts';
 import { controllerOptions } from '../controller/config.ts';
-import { flagsFromArgs, type KuredSource, kuredSourceOf } from './migrate/kured-input.ts';
+import { clientOptions, connectClient } from '../runtime/client-connect.ts';
+import { VERSION } from '../version.ts';
+import { CliHttp } from './http.ts';
+import { applySwitch } from './migrate/apply.ts';
+import { flagsFromArgs, flagsFromDaemonSet, type KuredSource, kuredSourceOf } from './migrate/kured-input.ts';
+import { KURED_LOCK_ANNOTATION } from './migrate/kured-lock.ts';
 import { type KrebootConfig, mapKured } from './migrate/kured-map.ts';
 
 export const migrateOptions = {
@@ -34,6 +46,52 @@ export const migrateOptions = {
       .default('kured-migrated'),
     example: 'nightly',
   },
+  apply: {
+    flag: 'apply',
+    help: "make the switch: wait for kured's node in flight (or --adopt it), hold kured's lock, retire kured; reads the live kured DaemonSet unless -f is given",
+    schema: boolString.default(false),
+    boolean: true,
+    example: 'true',
+  },
+  adopt: {
+    flag: 'adopt',
+    help: "with --apply: instead of waiting, hand the nodes kured is rebooting to kreboot's controller (it finishes and uncordons them)",
+    schema: boolString.default(false),
+    boolean: true,
+    example: 'true',
+  },
+  deleteKured: {
+    flag: 'delete-kured',
+    help: 'with --apply: delete the kured DaemonSet instead of scaling it to no nodes',
+    schema: boolString.default(false),
+    boolean: true,
+    example: 'true',
+  },
+  kuredNamespace: {
+    flag: 'kured-namespace',
+    help: "with --apply: kured's namespace (default kube-system)",
+    schema: z.string().min(1).default('kube-system'),
+    example: 'kube-system',
+  },
+  kuredName: {
+    flag: 'kured-name',
+    help: "with --apply: kured's DaemonSet (default kured)",
+    schema: z.string().min(1).default('kured'),
+    example: 'kured',
+  },
+  namespace: {
+    flag: 'namespace',
+    help: "with --apply --adopt: kreboot's namespace, where its lock lives (default kreboot-system)",
+    schema: z.string().min(1).default('kreboot-system'),
+    example: 'kreboot-system',
+  },
+  waitTimeout: {
+    flag: 'wait-timeout',
+    help: 'with --apply: how long to wait for kured to finish its node in flight (default 30m)',
+    schema: durationString.default(1_800_000),
+    example: '1h',
+  },
+  ...clientOptions,
 } satisfies OptionSpecs;
 
 /** `-f X`, `-fX`, `-o X` as their long forms. */
@@ -144,6 +202,11 @@ export async function runMigrateKured(argv: string[]): Promise<number> {
     );
     return 0;
   }
+  if (!o.apply && (o.adopt || o.deleteKured))
+    throw new ConfigError([
+      '--adopt and --delete-kured go with --apply, e.g. kreboot migrate-kured --apply --adopt',
+    ]);
+  if (o.apply) return applyAndPrint(o, kuredArgs);
   let source: KuredSource;
   if (o.file !== undefined) {
     if (kuredArgs.length) throw new ConfigError(['give either --file or kured flags after --, not both']);
@@ -164,4 +227,51 @@ export async function runMigrateKured(argv: string[]): Promise<number> {
   process.stdout.write(render(c, source, o.output));
   for (const u of c.unsupported) process.stderr.write(`kured flag --${u.flag}: unsupported: ${u.reason}\n`);
   return 0;
+}
+
+/** --apply: the kured DaemonSet read live (or -f), its configuration printed, then the switch made. */
+async function applyAndPrint(
+  o: ReturnType<typeof parseOptions<typeof migrateOptions>>['values'],
+  kuredArgs: string[],
+): Promise<number> {
+  if (kuredArgs.length)
+    throw new ConfigError(['--apply reads the live kured DaemonSet (or -f FILE): no kured flags after --']);
+  const http = new CliHttp(await connectClient(o), `kreboot-cli/${VERSION}`);
+  try {
+    let source: KuredSource;
+    if (o.file !== undefined) source = kuredSourceOf(readInput(o.file));
+    else {
+      const path = `/apis/apps/v1/namespaces/${o.kuredNamespace}/daemonsets/${o.kuredName}`;
+      const ds = await http.request<Record<string, unknown>>(path).catch((err: Error) => {
+        throw new Error(
+          `reading kured's DaemonSet ${o.kuredNamespace}/${o.kuredName}: ${err.message} (--kured-namespace, --kured-name)`,
+        );
+      });
+      source = flagsFromDaemonSet(ds);
+    }
+    const c = mapKured(source.flags, o.windowName);
+    process.stdout.write(render(c, source, o.output));
+    for (const u of c.unsupported) process.stderr.write(`kured flag --${u.flag}: unsupported: ${u.reason}\n`);
+    const lockAnnotation =
+      [...source.flags].reverse().find((f) => f.name === 'lock-annotation')?.value || KURED_LOCK_ANNOTATION;
+    await applySwitch(
+      http,
+      {
+        kuredNamespace: source.daemonSet?.namespace ?? o.kuredNamespace,
+        kuredName: source.daemonSet?.name ?? o.kuredName,
+        lockAnnotation,
+        namespace: o.namespace,
+        adopt: o.adopt,
+        deleteKured: o.deleteKured,
+        waitTimeoutMs: o.waitTimeout,
+      },
+      (line) => process.stderr.write(`apply: ${line}\n`),
+    );
+    process.stderr.write(
+      'apply: done: kured is retired; install or upgrade kreboot with the configuration above\n',
+    );
+    return 0;
+  } finally {
+    http.close();
+  }
 }

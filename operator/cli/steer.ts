@@ -11,11 +11,9 @@ import { Annotations, GROUP, Leases } from '../protocol.ts';
 import { clientOptions, connectClient } from '../runtime/client-connect.ts';
 import { VERSION } from '../version.ts';
 import { CliHttp } from './http.ts';
+import { BREAK_GLASS_GROUP, breakGlass, type Identity, whoAmI } from './identity.ts';
 import { type SteerCommand, SteerCommands } from './steer-commands.ts';
 import { type Current, type Decision, decideLock, decideNode, SteerEventReasons } from './steer-decide.ts';
-
-/** The group the admission policy lets change the controller's keys (deploy/base/controller-keys-policy.yaml). */
-export const BREAK_GLASS_GROUP = `${GROUP.split('.')[0]}:break-glass`;
 
 export const steerOptions = {
   namespace: {
@@ -40,27 +38,6 @@ export const steerOptions = {
   ...clientOptions,
 } satisfies OptionSpecs;
 
-interface Identity {
-  user: string;
-  groups: string[];
-}
-
-/** Who the API server says we are (what it will record as the author of the write). */
-async function whoAmI(http: KubeHttp): Promise<Identity> {
-  try {
-    const r = await http.request<{ status?: { userInfo?: { username?: string; groups?: string[] } } }>(
-      '/apis/authentication.k8s.io/v1/selfsubjectreviews',
-      {
-        method: 'POST',
-        body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' },
-      },
-    );
-    return { user: r.status?.userInfo?.username || 'unknown', groups: r.status?.userInfo?.groups ?? [] };
-  } catch {
-    return { user: 'unknown', groups: [] };
-  }
-}
-
 interface Meta {
   metadata: { name: string; uid: string; namespace?: string; annotations?: Record<string, string> };
 }
@@ -74,12 +51,6 @@ async function readOrUndefined<T>(http: KubeHttp, path: string): Promise<T | und
     if (err instanceof ApiError && err.status === 404) return undefined;
     throw err;
   }
-}
-
-/** Impersonation that adds the break-glass group to the caller's own identity (same user, same other groups). */
-function breakGlass(me: Identity): Record<string, string | string[]> {
-  const groups = me.groups.filter((g) => g !== 'system:authenticated');
-  return { 'Impersonate-User': me.user, 'Impersonate-Group': [...groups, BREAK_GLASS_GROUP] };
 }
 
 function explain(err: unknown, d: Decision): Error {

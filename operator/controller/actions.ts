@@ -108,7 +108,8 @@ export class Actions {
 
   private async cordon(n: NodeView, term: AbortSignal): Promise<void> {
     this.phaseChange(n, 'cordoned');
-    const patch = cordonPatch(n, this.now());
+    const adopted = this.lock.entryOf(n.name)?.adopted;
+    const patch = cordonPatch(n, this.now(), adopted ? adopted.wasUnschedulable : n.unschedulable);
     const key = this.settings.preferNoScheduleTaint;
     await this.writer.patch(n, patch.annotations, patch.unschedulable, term, {
       labels: this.settings.preRebootLabels,

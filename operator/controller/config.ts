@@ -6,6 +6,7 @@ import { boolString, type OptionSpecs, type OptionValues } from '../config/optio
 import { parseSelector } from '../kube/selector.ts';
 import { clientOptions } from '../runtime/client-connect.ts';
 import { commonOptions } from '../runtime/command-runtime.ts';
+import { parseTarget } from './notify/targets.ts';
 import { duration, plannerOptions } from './planner-options.ts';
 
 /**
@@ -143,6 +144,50 @@ export const controllerOptions = {
         'must be a taint key like kreboot.io/reboot-pending',
       ),
     example: 'kreboot.io/reboot-pending',
+  },
+  notifyUrl: {
+    flag: 'notify-url',
+    help: "where to send rollout notifications (reboot started, done, failed, halted, node blocked): Slack, Teams or JSON webhook URLs, space-separated; kured's slack://, teams://, generic:// (shoutrrr) accepted. URLs hold secrets: prefer --notify-url-file",
+    schema: z
+      .string()
+      .default('')
+      .superRefine((s, ctx) => {
+        s.split(/\s+/)
+          .filter(Boolean)
+          .forEach((url, i) => {
+            try {
+              parseTarget(url);
+            } catch (err) {
+              // The URL itself is not repeated: it may hold a token.
+              ctx.addIssue({ code: 'custom', message: `URL ${i + 1}: ${(err as Error).message}` });
+            }
+          });
+      }),
+    example: 'https://hooks.slack.com/services/T000/B000/XXXX',
+  },
+  notifyUrlFile: {
+    flag: 'notify-url-file',
+    help: 'a file (a mounted Secret) with notification URLs, one per line (# comments); read at start, never logged',
+    schema: z.string().min(1).optional(),
+    example: '/etc/kreboot/notify/urls',
+  },
+  notifyTemplate: {
+    flag: 'notify-template',
+    help: 'the JSON body for generic webhooks, with {{kind}}, {{node}}, {{message}}, {{time}}, {{cluster}}; default: those fields as a JSON object',
+    schema: z.string().optional(),
+    example: '{"text":"{{message}}"}',
+  },
+  notifyBlockedAfter: {
+    flag: 'notify-blocked-after',
+    help: 'notify once about a node that has needed a reboot this long and waits for something else than its turn (window, alert, PDB…); default 24h',
+    schema: duration(86_400_000, 60_000),
+    example: '6h',
+  },
+  notifyClusterName: {
+    flag: 'notify-cluster-name',
+    help: 'a name put in front of every notification, for people who get them from several clusters',
+    schema: z.string().optional(),
+    example: 'prod-eu-1',
   },
   drainEmptydirPods: {
     flag: 'drain-emptydir-pods',

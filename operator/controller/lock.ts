@@ -16,6 +16,12 @@ const entrySchema = z.object({
   holder: z.string(),
   /** Cleanup began: the node's phase annotations may already be gone. */
   finishing: z.boolean().optional(),
+  /**
+   * Taken over from another reboot tool mid-flight (`kreboot migrate-kured --apply --adopt`): the node is already
+   * cordoned (and maybe drained or rebooted) by it; kreboot finishes it whatever the planner says, and leaves it
+   * cordoned at the end only if it was before that tool cordoned it.
+   */
+  adopted: z.object({ from: z.string(), wasUnschedulable: z.boolean() }).optional(),
 });
 export type LockEntry = z.infer<typeof entrySchema>;
 

@@ -1,5 +1,6 @@
 // `kreboot controller`: leader election, the caches, the reconciler and the metrics server.
 
+import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { AlertGate } from '../alerts/gate.ts';
 import { alertmanagerAlerts, prometheusAlerts, promqlGate } from '../alerts/sources.ts';
@@ -15,6 +16,9 @@ import { ApiEventSink } from './events.ts';
 import { LeaderElector, type LeadershipDemand } from './leader.ts';
 import { LeaseClient } from './lease.ts';
 import { type ControllerMetrics, controllerMetrics } from './metrics.ts';
+import { Notifier } from './notify/notifier.ts';
+import { NotifyingEventSink } from './notify/notifying-events.ts';
+import { parseTarget, type Target, TargetError } from './notify/targets.ts';
 import { Reconciler } from './reconciler.ts';
 
 const SUMMARY =
@@ -75,6 +79,20 @@ export async function runController(argv: string[]): Promise<number> {
   const conn = await connectClient({ kubeconfig: cfg.kubeconfig, context: cfg.context });
   const http = new KubeHttp(conn, `kreboot-controller/${VERSION}`);
   const metrics = controllerMetrics();
+  // Notifications ride on the leader's Events; they are queued per receiver and never hold up a pass.
+  const apiEvents = new ApiEventSink(http, cfg.identity, log, {
+    onDrop: (why) => metrics.eventsDropped.inc({ why }),
+  });
+  const targets = notifyTargets(cfg);
+  const notifier = targets.length
+    ? new Notifier(targets, log, {
+        ...(cfg.notifyTemplate ? { template: cfg.notifyTemplate } : {}),
+        onResult: (t, result) => metrics.notifications.inc({ target: t.label, result }),
+      })
+    : undefined;
+  const notifying = notifier ? new NotifyingEventSink(apiEvents, notifier, cfg.notifyClusterName) : undefined;
+  const events = notifying ?? apiEvents;
+  if (notifier) log.info({ phase: 'start', targets: targets.map((t) => t.label) }, 'notifications on');
   const reconciler = new Reconciler({
     http,
     namespace: cfg.namespace,
@@ -111,9 +129,12 @@ export async function runController(argv: string[]): Promise<number> {
     },
     log,
     metrics,
-    events: new ApiEventSink(http, cfg.identity, log, {
-      onDrop: (why) => metrics.eventsDropped.inc({ why }),
-    }),
+    events,
+    ...(notifying
+      ? {
+          blocked: { afterMs: cfg.notifyBlockedAfter, notify: (node, note) => notifying.blocked(node, note) },
+        }
+      : {}),
     alerts: {
       gate: alertGateFrom(cfg, log, metrics),
       pollMs: cfg.alertPollPeriod,
@@ -180,8 +201,44 @@ export async function runController(argv: string[]): Promise<number> {
   log.info({ phase: 'stop', reason: sig }, 'stopping');
   stop.abort();
   await election.catch(() => {});
+  notifier?.close();
   await elector.release();
   stopServer(server);
   http.close();
   return 0;
+}
+
+/** --notify-url and the lines of --notify-url-file as targets; a bad one is named by where it is, never echoed. */
+function notifyTargets(cfg: ControllerConfig): Target[] {
+  const entries: Array<{ where: string; url: string }> = cfg.notifyUrl
+    .split(/\s+/)
+    .filter(Boolean)
+    .map((url, i) => ({ where: `--notify-url (URL ${i + 1})`, url }));
+  if (cfg.notifyUrlFile) {
+    let text: string;
+    try {
+      text = readFileSync(cfg.notifyUrlFile, 'utf8');
+    } catch (err) {
+      throw new ConfigError([
+        `--notify-url-file: cannot read ${cfg.notifyUrlFile}: ${(err as Error).message}`,
+      ]);
+    }
+    text.split('\n').forEach((line, i) => {
+      const url = line.trim();
+      if (url && !url.startsWith('#'))
+        entries.push({ where: `--notify-url-file ${cfg.notifyUrlFile} line ${i + 1}`, url });
+    });
+  }
+  const problems: string[] = [];
+  const targets = entries.flatMap(({ where, url }) => {
+    try {
+      return [parseTarget(url)];
+    } catch (err) {
+      if (!(err instanceof TargetError)) throw err;
+      problems.push(`${where}: ${err.message}`);
+      return [];
+    }
+  });
+  if (problems.length) throw new ConfigError(problems);
+  return targets;
 }

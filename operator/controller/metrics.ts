@@ -77,6 +77,12 @@ export function controllerMetrics() {
       labelNames: ['why'],
       registers: [registry],
     }),
+    notifications: new Counter({
+      name: Metrics.notifications,
+      help: 'Notifications by receiver (service and host) and result: sent, retried, failed (given up) or dropped (queue full).',
+      labelNames: ['target', 'result'],
+      registers: [registry],
+    }),
     halted: new Gauge({
       name: Metrics.halted,
       help: '1 while the rollout is halted (a node did not come back).',

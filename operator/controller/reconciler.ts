@@ -8,6 +8,7 @@ import { type NodeView, needsReboot } from '../domain/node.ts';
 import { classify, describeApiError, RetryPolicy } from '../kube/errors.ts';
 import type { KubeHttp } from '../kube/http.ts';
 import { parseSelector } from '../kube/selector.ts';
+import { Annotations } from '../protocol.ts';
 import { sleep } from '../util/sleep.ts';
 import { Trigger } from '../util/trigger.ts';
 import { VERSION } from '../version.ts';
@@ -44,6 +45,8 @@ export interface ReconcilerDeps {
   events: EventSink;
   alerts?: AlertSettings;
   now?: () => number;
+  /** Notify once about a node blocked (not by its turn) longer than afterMs (--notify-blocked-after). */
+  blocked?: { afterMs: number; notify: (node: string, note: string) => void };
   /** Node writes (default: the API, compare-and-swap); tests wrap it to record what a pass writes. */
   writer?: (defaultWriter: NodeWriter) => NodeWriter;
 }
@@ -98,7 +101,7 @@ export class Reconciler {
     this.drains = new Drains(http, settings.drain, log, kick, (node) => this.observer.podsOn(node));
     this.actions = new Actions(this.lock, writer, this.drains, d.events, d.metrics, settings, log, this.now);
     this.repairs = new Repairs(this.observer, this.lock, writer, this.actions, this.drains, d.events, log);
-    this.reporter = new Reporter(d.metrics, d.events);
+    this.reporter = new Reporter(d.metrics, d.events, d.blocked);
     this.windowStatus = new WindowStatusWriter(http, d.events, log);
     this.blocking = settings.blockingPodSelectors.map(parseSelector);
     const nodeNames = () => new Set(this.observer.nodes.list().map((n) => n.metadata.name));
@@ -330,7 +333,19 @@ export class Reconciler {
       if (!this.lock.state.corrupt) await this.repairs.adoptOrRefusePhase(n, pass.refusal(n), term);
       return;
     }
-    if (n.phase === undefined && !entry.finishing && n.required === 'True' && !n.excluded) {
+    if (entry.adopted && n.phase === undefined && !entry.finishing) {
+      // Adopted from kured: its cordon is kured's, its state before kured is in the entry. A node kured already
+      // rebooted (it needs none now) is only uncordoned and released; any other goes on from the cordon below,
+      // whatever the planner would say: it is disrupted already, and finishing it is the safe way out.
+      n.wasUnschedulable = entry.adopted.wasUnschedulable;
+      if (n.required !== 'True' || n.excluded) {
+        const why = n.excluded
+          ? `adopted from ${entry.adopted.from}, but excluded (${Annotations.exclude}): not rebooted`
+          : `adopted from ${entry.adopted.from}, which already rebooted it (it needs no reboot now)`;
+        await this.actions.perform({ kind: 'abort', why }, n, pass, term);
+        return;
+      }
+    } else if (n.phase === undefined && !entry.finishing && n.required === 'True' && !n.excluded) {
       // An entry without a phase: a start whose cordon did not happen (a crash), or a lock edited by hand.
       // Cordon only if the planner would start the node now; otherwise give the slot back.
       const why = pass.refusal(n);
@@ -395,7 +410,7 @@ export class Reconciler {
   /** Metrics, wait-reason Events, window status. */
   private async report(pass: Pass, p: Plan, windows: WindowsNow, term: AbortSignal): Promise<void> {
     this.reporter.gauges(pass.views, this.lock.state, p, pass.now);
-    this.reporter.waits(pass.views, p);
+    this.reporter.waits(pass.views, p, pass.now);
     await this.windowStatus.write(windows, pass.views, this.lock.locked(), pass.now, term);
   }
 

@@ -12,17 +12,35 @@ export class Reporter {
   /** Each node's last reported wait reason: an Event goes out when it changes, not on every pass. */
   private readonly lastWait = new Map<string, string>();
 
+  /** Nodes already notified as blocked, by name and the need's start (one notification per need). */
+  private readonly blockedSent = new Set<string>();
+
   constructor(
     private readonly metrics: ControllerMetrics,
     private readonly events: EventSink,
+    /** Notify once about a node that waits, for another reason than its turn, longer than `afterMs`. */
+    private readonly blocked?: { afterMs: number; notify: (node: string, note: string) => void },
   ) {}
 
   /** Waiting for a budget slot is the normal state of a rollout and is left to the metric. */
-  waits(views: NodeView[], p: Plan): void {
+  waits(views: NodeView[], p: Plan, now = Date.now()): void {
     const byName = new Map(views.map((v) => [v.name, v]));
     const waiting = new Set<string>();
     for (const w of p.waiting) {
       waiting.add(w.node);
+      const since = byName.get(w.node)?.requiredSince;
+      const key = `${w.node}/${since}`;
+      if (
+        this.blocked &&
+        w.reason !== 'budget' &&
+        since !== undefined &&
+        now - since >= this.blocked.afterMs &&
+        !this.blockedSent.has(key)
+      ) {
+        this.blockedSent.add(key);
+        const mins = Math.round((now - since) / 60_000);
+        this.blocked.notify(w.node, `needs a reboot for ${mins} min and waits (${w.reason}): ${w.detail}`);
+      }
       if (this.lastWait.get(w.node) === w.reason) continue;
       this.lastWait.set(w.node, w.reason);
       const n = byName.get(w.node);
@@ -30,6 +48,8 @@ export class Reporter {
       this.events.emit(n, 'Normal', 'RebootWaiting', `reboot waits (${w.reason}): ${w.detail}`);
     }
     for (const name of [...this.lastWait.keys()]) if (!waiting.has(name)) this.lastWait.delete(name);
+    for (const key of [...this.blockedSent])
+      if (!waiting.has(key.slice(0, key.lastIndexOf('/')))) this.blockedSent.delete(key);
   }
 
   gauges(views: NodeView[], state: LockState, p: Plan, now: number): void {

@@ -172,13 +172,16 @@ export interface NodePatch {
   unschedulable: boolean | undefined;
 }
 
-/** Cordon: remember whether a person had already cordoned the node, so the cleanup can leave it so. */
-export function cordonPatch(n: NodeView, now: number): NodePatch {
+/**
+ * Cordon: remember whether a person had already cordoned the node, so the cleanup can leave it so. `was` overrides
+ * what the node shows (a node adopted from kured is cordoned by kured; kured's lock says how it was before).
+ */
+export function cordonPatch(n: NodeView, now: number, was = n.unschedulable): NodePatch {
   return {
     annotations: {
       [Annotations.phase]: 'cordoned',
       [Annotations.phaseSince]: new Date(now).toISOString(),
-      [Annotations.wasUnschedulable]: n.unschedulable ? 'true' : null,
+      [Annotations.wasUnschedulable]: was ? 'true' : null,
     },
     unschedulable: true,
   };

@@ -60,13 +60,15 @@ describe('migrate-kured: whole configurations', () => {
       drainTimeoutPolicy: 'force',
       soakTime: '5m',
       logFormat: 'json',
+      notifyUrl: 'https://hooks.slack.com/services/T000/B000/XXXX',
     });
     // --reboot-days given twice: kured appends (mon,tue,wed + thu).
     expect(c.windows).toHaveLength(1);
     expect(c.windows[0]).toMatchObject({
       spec: { schedule: '* 0-3,22-23 * * 1,2,3,4', timeZone: 'Europe/Berlin' },
     });
-    expect(unsupported(c)).toEqual(['lock-ttl', 'slack-hook-url']);
+    expect(unsupported(c)).toEqual(['lock-ttl']);
+    expect(c.notes.join('\n')).toMatch(/notifyUrl holds webhook tokens: better in a Secret/);
     expect(c.unsupported.find((u) => u.flag === 'lock-ttl')!.reason).toMatch(/never expires by time/);
     // KURED_CONCURRENCY=5 loses to --concurrency=2, and says so.
     expect(src.notes.join('\n')).toMatch(
@@ -75,7 +77,7 @@ describe('migrate-kured: whole configurations', () => {
     for (const f of src.flags) expect(c.disposition.has(f.name), f.name).toBe(true);
   });
 
-  it('chart values with the signal method, a weekend window and what kreboot lacks yet, each named', () => {
+  it('chart values with the signal method, a weekend window, shoutrrr notifications and a message template (named)', () => {
     const src = fixture('signal-weekend-values.yaml');
     const c = mapKured(src.flags);
     expect(c.agentChart).toEqual({ rebootMethod: 'signal' });
@@ -92,10 +94,12 @@ describe('migrate-kured: whole configurations', () => {
       skipWaitForDeleteTimeout: '60s',
       rebootDelay: '2m',
       preferNoScheduleTaint: 'weave.works/kured-node-reboot',
+      notifyUrl: 'slack://xoxb:TOKEN@C0123',
     });
     expect(c.windows[0]).toMatchObject({ spec: { schedule: '* 1-4 * * 0,6', timeZone: 'America/New_York' } });
     expect(c.controller.preferNoScheduleTaint).toBe('weave.works/kured-node-reboot');
-    expect(unsupported(c)).toEqual(['message-template-drain', 'notify-url']);
+    expect(unsupported(c)).toEqual(['message-template-drain']);
+    expect(c.unsupported[0]!.reason).toMatch(/--notify-template/);
     expect(c.disposition.get('reboot-signal')).toBe('kured default');
     expect(c.disposition.get('lock-ttl')).toBeUndefined(); // 0 is empty for the chart: not rendered, not a flag
   });

@@ -33,10 +33,16 @@ const goDuration = (s: string) => s.trim();
 const isZero = (s: string) => /^(0+(\.0+)?(ns|us|µs|ms|s|m|h)?)+$/.test(s.trim()) || s.trim() === '';
 const WINDOW = { note: '' }; // handled together by the window conversion
 
-/** Flags kreboot has no equivalent of yet (issue #18 brings them): each says so, nothing is silently dropped. */
-const notYet =
-  (what: string): Rule =>
-  () => ({ unsupported: `not in kreboot yet: ${what} (issue #18)` });
+const FIXED_MESSAGES =
+  "kreboot's messages are fixed sentences naming the node and what happened (started, rebooted, failed, halted, blocked); for your own wording send to a generic webhook with --notify-template";
+
+/** kured's Slack webhook and shoutrrr URLs, together: kreboot takes them all in --notify-url. */
+const notifyUrls = (all: ReadonlyMap<string, string[]>) => ({
+  controller: {
+    notifyUrl: [...(all.get('slack-hook-url') ?? []), ...(all.get('notify-url') ?? [])].join(' '),
+  },
+  note: 'notifyUrl holds webhook tokens: better in a Secret, mounted with controller.notifyCredentials.secretName and read with config.notifyUrlFile',
+});
 
 const RULES: Record<string, Rule> = {
   'node-id': () => ({
@@ -107,13 +113,19 @@ const RULES: Record<string, Rule> = {
       : {
           unsupported: `kreboot's signal method sends SIGRTMIN+5 (39), the signal systemd reboots on; ${last(v)} is not supported`,
         },
-  'slack-hook-url': notYet('Slack notifications'),
-  'slack-username': notYet('Slack notifications'),
-  'slack-channel': notYet('Slack notifications'),
-  'notify-url': notYet('notifications (shoutrrr URLs)'),
-  'message-template-uncordon': notYet('notification templates'),
-  'message-template-drain': notYet('notification templates'),
-  'message-template-reboot': notYet('notification templates'),
+  'slack-hook-url': (_, all) => notifyUrls(all),
+  'slack-username': () => ({
+    unsupported:
+      "kreboot posts as the webhook's own app to the channel the webhook was made for; make the webhook for that channel",
+  }),
+  'slack-channel': () => ({
+    unsupported:
+      "kreboot posts as the webhook's own app to the channel the webhook was made for; make the webhook for that channel",
+  }),
+  'notify-url': (_, all) => notifyUrls(all),
+  'message-template-uncordon': () => ({ unsupported: FIXED_MESSAGES }),
+  'message-template-drain': () => ({ unsupported: FIXED_MESSAGES }),
+  'message-template-reboot': () => ({ unsupported: FIXED_MESSAGES }),
   'blocking-pod-selector': (v) => ({ controller: { blockingPodSelector: v.join(';') } }),
   'reboot-days': () => WINDOW,
   'start-time': () => WINDOW,
