@@ -90,20 +90,16 @@ async function simulatedKured(name: string, holder?: { node: string; unschedulab
   return q;
 }
 
-const migrate = (args: string[]) =>
-  spawnSync(
-    NODE_BIN,
-    [
-      KREBOOT_BUNDLE,
-      'migrate-kured',
-      '--apply',
-      `--kubeconfig=${kubeconfig}`,
-      `--kured-namespace=${r.ns}`,
-      `--namespace=${r.ns}`,
-      ...args,
-    ],
-    { encoding: 'utf8' },
-  );
+const applyArgs = (args: string[]) => [
+  KREBOOT_BUNDLE,
+  'migrate-kured',
+  '--apply',
+  `--kubeconfig=${kubeconfig}`,
+  `--kured-namespace=${r.ns}`,
+  `--namespace=${r.ns}`,
+  ...args,
+];
+const migrate = (args: string[]) => spawnSync(NODE_BIN, applyArgs(args), { encoding: 'utf8' });
 
 describe('migrate-kured --apply', () => {
   it('--adopt: the node kured holds cordoned is rebooted exactly once by kreboot and uncordoned', async () => {
@@ -176,19 +172,7 @@ describe('migrate-kured --apply', () => {
     );
 
     // kured finishes (releases its lock) while --apply waits: the switch goes on, nothing is adopted.
-    const child = spawn(
-      NODE_BIN,
-      [
-        KREBOOT_BUNDLE,
-        'migrate-kured',
-        '--apply',
-        `--kubeconfig=${kubeconfig}`,
-        `--kured-namespace=${r.ns}`,
-        `--namespace=${r.ns}`,
-        '--kured-name=kured-b',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const child = spawn(NODE_BIN, applyArgs(['--kured-name=kured-b']), { stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
     child.stderr.on('data', (d) => (err += d));
     await eventually('waiting', async () => err.includes('waiting for it to finish'));
