@@ -12,6 +12,11 @@ export const Annotations = {
   rebootRequested: key('reboot-requested'),
   /** a person: never reboot this node (value "true"). */
   exclude: key('exclude'),
+  /**
+   * a person: this node may start outside its MaintenanceWindows (who and why as the value); budgets and the other
+   * gates still apply. The controller removes it when the node is released after its reboot (one reboot).
+   */
+  outsideWindow: key('outside-window'),
   /** controller: the node's rollout phase, see Phase. */
   phase: key('phase'),
   /** controller: RFC 3339 time the current phase began. */

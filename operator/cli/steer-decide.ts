@@ -87,30 +87,38 @@ export function decideNode(
   node: string,
   cur: Current,
   w: Who,
+  /** request --outside-window: the node may start outside its MaintenanceWindows (this one reboot). */
+  outsideWindow = false,
 ): Decision {
   const a = cur.annotations ?? {};
+  const outside = truthy(a[Annotations.outsideWindow]);
   // Read as the agent and the controller read them (domain/node.ts): any value but "" and "false" counts.
   const requested = truthy(a[Annotations.rebootRequested]);
   const excluded = truthy(a[Annotations.exclude]);
   const inFlight = cur.phase ? `${node} is already in phase ${cur.phase}` : undefined;
   switch (cmd) {
     case 'request':
-      if (requested)
+      if (requested && (outside || !outsideWindow))
         return {
-          say: `${node}: reboot already requested (${a[Annotations.rebootRequested]}); nothing changed`,
+          say: `${node}: reboot already requested (${a[Annotations.rebootRequested]})${outside ? ', outside its windows' : ''}; nothing changed`,
         };
       return {
-        patch: { [Annotations.rebootRequested]: `${stamp(w)}${why(w)}` },
-        say: `${node}: reboot requested; its agent reports RebootRequired and the controller schedules it`,
+        patch: {
+          ...(requested ? {} : { [Annotations.rebootRequested]: `${stamp(w)}${why(w)}` }),
+          ...(outsideWindow && !outside ? { [Annotations.outsideWindow]: `${stamp(w)}${why(w)}` } : {}),
+        },
+        say: outsideWindow
+          ? `${node}: reboot requested outside its maintenance windows (budgets and alerts still apply); the controller schedules it now`
+          : `${node}: reboot requested; its agent reports RebootRequired and the controller schedules it`,
         note: excluded
           ? `${node} is excluded (${Annotations.exclude}=true): it will not reboot until \`kreboot include ${node}\``
           : undefined,
-        event: `reboot requested ${stamp(w)}${why(w)}`,
+        event: `reboot requested${outsideWindow ? ' outside the maintenance windows' : ''} ${stamp(w)}${why(w)}`,
       };
     case 'cancel':
-      if (!requested) return { say: `${node}: no reboot request to cancel; nothing changed` };
+      if (!requested && !outside) return { say: `${node}: no reboot request to cancel; nothing changed` };
       return {
-        patch: { [Annotations.rebootRequested]: null },
+        patch: { [Annotations.rebootRequested]: null, [Annotations.outsideWindow]: null },
         say: `${node}: reboot request withdrawn`,
         note: inFlight
           ? `${inFlight}: a reboot that has started finishes (kreboot never abandons a node mid-reboot)`

@@ -28,6 +28,13 @@ export const steerOptions = {
     schema: z.string().trim().min(1).max(500).optional(),
     example: 'change freeze until Monday',
   },
+  outsideWindow: {
+    flag: 'outside-window',
+    help: 'request: let the node reboot outside its maintenance windows, this once (budgets, alerts and PDBs still apply)',
+    schema: boolString.default(false),
+    boolean: true,
+    example: 'true',
+  },
   dryRun: {
     flag: 'dry-run',
     help: 'ask the API server to check the change (RBAC, admission) without making it',
@@ -162,6 +169,10 @@ export async function runSteer(cmd: SteerCommand, argv: string[]): Promise<numbe
     ]);
   if (cmd === 'pause' && !cfg.reason)
     throw new ConfigError(['--reason: pause needs one, e.g. --reason "change freeze until Monday"']);
+  if (cfg.outsideWindow && cmd !== 'request')
+    throw new ConfigError([
+      '--outside-window: only for request, e.g. kreboot request node-1 --outside-window',
+    ]);
 
   const http = new CliHttp(await connectClient(cfg), `kreboot-cli/${VERSION}`);
   const dry = cfg.dryRun ? ' (dry run: checked by the API server, nothing changed)' : '';
@@ -220,6 +231,7 @@ export async function runSteer(cmd: SteerCommand, argv: string[]): Promise<numbe
         name,
         { annotations: a, phase: a[Annotations.phase] },
         who,
+        cfg.outsideWindow,
       );
       if (!d.patch) {
         process.stdout.write(`${d.say}\n`);

@@ -196,8 +196,13 @@ export function cleanupPatch(n: NodeView, extra: Record<string, string | null> =
       [Annotations.approvedBootId]: null,
       [Annotations.wasUnschedulable]: null,
       [Annotations.alertsBefore]: null,
+      // After the reboot: the failure record is history, and a one-off leave to reboot outside the windows is used.
       ...(n.phase === 'verifying'
-        ? { [Annotations.lastFailureAt]: null, [Annotations.lastFailure]: null }
+        ? {
+            [Annotations.lastFailureAt]: null,
+            [Annotations.lastFailure]: null,
+            [Annotations.outsideWindow]: null,
+          }
         : {}),
       ...extra,
     },

@@ -29,6 +29,8 @@ export interface NodeView {
   rebootingFromBootId: string | undefined;
   excluded: boolean;
   requested: boolean;
+  /** A person let this node start outside its windows (kreboot.io/outside-window). */
+  outsideWindow?: boolean;
   controlPlane: boolean;
   zone: string | undefined;
   /** A drain failed (abort policy) at this time; the node waits out the retry delay. */
@@ -161,6 +163,7 @@ export function viewOf(node: NodeLike, now?: number): NodeView {
     rebootingFromBootId: a[Annotations.rebootingFromBootId],
     excluded: truthy(a[Annotations.exclude]),
     requested: truthy(a[Annotations.rebootRequested]),
+    outsideWindow: truthy(a[Annotations.outsideWindow]),
     controlPlane: CONTROL_PLANE_LABEL in labels || 'node-role.kubernetes.io/master' in labels,
     zone: labels[ZONE_LABEL],
     lastFailureAt: time(Annotations.lastFailureAt),

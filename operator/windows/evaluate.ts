@@ -187,6 +187,8 @@ export function windowGate(
   // The answer depends only on which windows select the node: compute it once per distinct set.
   const memo = new Map<EvaluatedWindow[], string | undefined>();
   return (n) => {
+    // A person's one-off: `kreboot request NODE --outside-window` (kreboot.io/outside-window).
+    if (n.outsideWindow) return undefined;
     if (index.windows.length === 0) {
       return policy.defaultWindow === 'always'
         ? undefined

@@ -1,7 +1,7 @@
 // kured's options in kreboot, on the real control plane with the real controller and simulated nodes (kwok runs
 // the pods): the drain and reboot delays seen in the phase timestamps, the drain options on real pods (grace period,
 // pod selector, a pod stuck terminating), the pre/post-reboot labels and the PreferNoSchedule taint as the nodes
-// go through the rollout.
+// go through the rollout, and the controller's logs in --log-format=text.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +32,7 @@ beforeAll(async () => {
       `--post-reboot-node-labels=${LABEL}=post`,
       `--prefer-no-schedule-taint=${TAINT}`,
       '--drain-timeout=60s',
+      '--log-format=text',
     ],
   }).start();
 }, 120_000);
@@ -143,6 +144,9 @@ describe("kured's options", () => {
         n.metadata!.name,
       ).toEqual([]);
     expect(r.maxDisrupted).toBe(1);
+    // --log-format=text: logfmt lines, kured's look.
+    expect(r.logs()).toMatch(/\ntime="[^"]+" level=info msg="controller up" component=controller identity=\S+ phase=start/);
+    expect(r.logs()).toMatch(/level=info msg="cordoned" component=controller .*node=\S+ phase=start reason=cordon/);
 
     await r.http.request(`${pods}/stuck`, {
       method: 'PATCH',

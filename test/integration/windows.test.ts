@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Annotations } from '../../operator/protocol.ts';
+import { krebootCli } from './cli.ts';
 import { applyWindowCrd, eventually, kubectlSync } from './kube.ts';
 import { kreebotKeysLeft, Rollout } from './rollout.ts';
 
@@ -74,6 +75,33 @@ describe('maintenance windows gate the controller', () => {
     applyWindow(r, 'w', { schedule: '* * * * *', duration: '1h' });
     await eventually('rebooted', async () => r.sims[0]!.rebootsDone === 1, 60_000);
     await eventually('status active', async () => windowStatus(name).active === true);
+  });
+
+  it('request --outside-window: a node outside every window reboots now, once; the leave is used up', async () => {
+    const r = await start(2);
+    applyWindow(r, 'w', { schedule: FAR, duration: '1h', timeZone: 'UTC' });
+    const [a, b] = r.sims as [(typeof r.sims)[0], (typeof r.sims)[0]];
+    b.needReboot();
+    await r.startControllers();
+    await blocked(r, 'window');
+    const kreboot = krebootCli(kubeconfig, () => r.ns);
+    const res = kreboot(['request', a.name, '--outside-window', '--reason', 'kernel CVE-2026-1234']);
+    expect(res.code, res.err).toBe(0);
+    expect(res.out).toBe(
+      `${a.name}: reboot requested outside its maintenance windows (budgets and alerts still apply); the controller schedules it now\n`,
+    );
+    await eventually('a rebooted and released', async () => {
+      const n = await r.node(a.name);
+      return a.rebootsDone === 1 && !annotationsPhase(n) && !n.spec?.unschedulable;
+    });
+    const after = (await r.node(a.name)).metadata?.annotations ?? {};
+    expect(after[Annotations.outsideWindow]).toBeUndefined();
+    // b, with no such leave, still waits for its window; so would a again.
+    expect(annotationsPhase(await r.node(b.name))).toBeUndefined();
+    expect(b.rebootsDone).toBe(0);
+    expect(kreboot(['exclude', a.name, '--outside-window']).err).toMatch(
+      /--outside-window: only for request/,
+    );
   });
 
   it('an exclusion blocks, and suspend blocks', async () => {

@@ -15,6 +15,7 @@ const keys = [
   Annotations.halted,
   Annotations.rebootRequested,
   Annotations.exclude,
+  Annotations.outsideWindow,
   'other/x',
 ];
 const annotations = fc.option(
@@ -42,10 +43,10 @@ describe('write command decisions', () => {
       }),
     );
     fc.assert(
-      fc.property(nodeCmd, annotations, phase, (cmd, a, p) => {
+      fc.property(nodeCmd, annotations, phase, fc.boolean(), (cmd, a, p, outside) => {
         const cur: Current = { annotations: a ?? {}, phase: p };
-        const d = decideNode(cmd, 'n1', cur, who);
-        const again = decideNode(cmd, 'n1', applied(cur, d), who);
+        const d = decideNode(cmd, 'n1', cur, who, outside);
+        const again = decideNode(cmd, 'n1', applied(cur, d), who, outside);
         expect(again.patch).toBeUndefined();
         expect(again.say).toMatch(/^n1: .*nothing changed$/);
       }),
@@ -53,17 +54,20 @@ describe('write command decisions', () => {
   });
 
   it("inverse pairs undo each other's key and touch no other", () => {
+    // request (with or without --outside-window) and cancel: cancel withdraws both of request's keys.
     const pairs = [
-      ['request', 'cancel', Annotations.rebootRequested],
-      ['exclude', 'include', Annotations.exclude],
+      ['request', 'cancel', [Annotations.rebootRequested, Annotations.outsideWindow]],
+      ['exclude', 'include', [Annotations.exclude]],
     ] as const;
     fc.assert(
-      fc.property(annotations, (a) => {
-        for (const [on, off, key] of pairs) {
+      fc.property(annotations, fc.boolean(), (a, outside) => {
+        for (const [on, off, keys] of pairs) {
           const start: Current = { annotations: a ?? {} };
-          const after = applied(start, decideNode(on, 'n', start, who));
+          const after = applied(start, decideNode(on, 'n', start, who, outside));
           const back = applied(after, decideNode(off, 'n', after, who));
-          const { [key]: _gone, ...rest } = start.annotations!;
+          const rest = Object.fromEntries(
+            Object.entries(start.annotations!).filter(([k]) => !(keys as readonly string[]).includes(k)),
+          );
           expect(back.annotations).toEqual(rest);
         }
         const lock: Current = { annotations: a };
