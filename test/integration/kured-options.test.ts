@@ -145,8 +145,12 @@ describe("kured's options", () => {
       ).toEqual([]);
     expect(r.maxDisrupted).toBe(1);
     // --log-format=text: logfmt lines, kured's look.
-    expect(r.logs()).toMatch(/\ntime="[^"]+" level=info msg="controller up" component=controller identity=\S+ phase=start/);
-    expect(r.logs()).toMatch(/level=info msg="cordoned" component=controller .*node=\S+ phase=start reason=cordon/);
+    expect(r.logs()).toMatch(
+      /\ntime="[^"]+" level=info msg="controller up" component=controller identity=\S+ phase=start/,
+    );
+    expect(r.logs()).toMatch(
+      /level=info msg="cordoned" component=controller .*node=\S+ phase=start reason=cordon/,
+    );
 
     await r.http.request(`${pods}/stuck`, {
       method: 'PATCH',
