@@ -109,16 +109,19 @@ export class Actions {
   private async cordon(n: NodeView, term: AbortSignal): Promise<void> {
     this.phaseChange(n, 'cordoned');
     const adopted = this.lock.entryOf(n.name)?.adopted;
-    const patch = cordonPatch(n, this.now(), adopted ? adopted.wasUnschedulable : n.unschedulable);
+    const was = adopted ? adopted.wasUnschedulable : n.unschedulable;
+    const patch = cordonPatch(n, this.now(), was);
     const key = this.settings.preferNoScheduleTaint;
     await this.writer.patch(n, patch.annotations, patch.unschedulable, term, {
       labels: this.settings.preRebootLabels,
       ...(key ? { taints: withPreferNoSchedule(n, key, true) } : {}),
     });
-    this.logFor(n).info({ reason: n.unschedulable ? 'already-cordoned' : 'cordon' }, 'cordoned');
-    const note = n.unschedulable
-      ? 'node was already unschedulable; kreboot will leave it so'
-      : 'cordoned for a reboot';
+    this.logFor(n).info({ reason: was ? 'already-cordoned' : 'cordon' }, 'cordoned');
+    const note = adopted
+      ? `taken over from ${adopted.from} for its reboot${was ? '; it was unschedulable before, and stays so' : ''}`
+      : was
+        ? 'node was already unschedulable; kreboot will leave it so'
+        : 'cordoned for a reboot';
     this.events.emit(n, 'Normal', 'Cordoned', note);
   }
 
