@@ -48,6 +48,7 @@ const FIXTURES = [
   'kured-ds-1.23.yaml',
   'prod-weeknights-ds.yaml',
   'signal-weekend-values.yaml',
+  'tokyo-teams-ds.yaml',
 ] as const;
 
 describe('kreboot migrate-kured -f FILE', () => {

@@ -104,6 +104,33 @@ describe('migrate-kured: whole configurations', () => {
     expect(c.disposition.get('lock-ttl')).toBeUndefined(); // 0 is empty for the chart: not rendered, not a flag
   });
 
+  it('a third DaemonSet: Tokyo weekends, three at a time, Teams, labels, a delay; only the message template refused', () => {
+    const src = fixture('tokyo-teams-ds.yaml');
+    expect(src.daemonSet).toEqual({ namespace: 'kured', name: 'kured' });
+    const c = mapKured(src.flags);
+    expect(c.agent).toEqual({
+      checkPeriod: '30m',
+      sentinelCommand: '/usr/bin/needs-restarting -r',
+      logFormat: 'text',
+    });
+    expect(c.controller).toEqual({
+      concurrency: 3,
+      notifyUrl: 'teams://group@tenant/altid/owner?host=corp.webhook.office.com',
+      preRebootNodeLabels: 'example.com/kured=rebooting',
+      postRebootNodeLabels: 'example.com/kured=done',
+      drainDelay: '1m',
+      drainGracePeriod: 300,
+      blockingPodSelector: 'app=etl',
+      logFormat: 'text',
+    });
+    expect(c.windows.length).toBeGreaterThanOrEqual(1);
+    expect(c.windows.every((w) => (w.spec as { timeZone: string }).timeZone === 'Asia/Tokyo')).toBe(true);
+    expect(unsupported(c)).toEqual(['message-template-reboot']);
+    expect(c.disposition.get('reboot-signal')).toBe('kured default');
+    expect(c.disposition.get('lock-annotation')).toBe('note');
+    for (const f of src.flags) expect(c.disposition.has(f.name), f.name).toBe(true);
+  });
+
   it('flags on a command line: a custom reboot command, another signal, a misspelt flag, an unusable zone', () => {
     const c = mapKured(
       flagsFromArgs([
