@@ -187,6 +187,13 @@ export function render(c: KrebootConfig, source: KuredSource, output: 'helm' | '
   return `${header}${notes}${body}${windows}`;
 }
 
+/** The kreboot configuration on stdout, one line per unsupported kured flag on stderr. */
+function printConversion(source: KuredSource, o: { windowName: string; output: 'helm' | 'kustomize' }): void {
+  const c = mapKured(source.flags, o.windowName);
+  process.stdout.write(render(c, source, o.output));
+  for (const u of c.unsupported) process.stderr.write(`kured flag --${u.flag}: unsupported: ${u.reason}\n`);
+}
+
 export async function runMigrateKured(argv: string[]): Promise<number> {
   const dash = argv.indexOf('--');
   const own = dash === -1 ? argv : argv.slice(0, dash);
@@ -223,9 +230,7 @@ export async function runMigrateKured(argv: string[]): Promise<number> {
       'nothing to convert: give -f FILE (a kured DaemonSet manifest or chart values, - for stdin) or kured flags after --',
     ]);
   }
-  const c = mapKured(source.flags, o.windowName);
-  process.stdout.write(render(c, source, o.output));
-  for (const u of c.unsupported) process.stderr.write(`kured flag --${u.flag}: unsupported: ${u.reason}\n`);
+  printConversion(source, o);
   return 0;
 }
 
@@ -249,9 +254,7 @@ async function applyAndPrint(
       });
       source = flagsFromDaemonSet(ds);
     }
-    const c = mapKured(source.flags, o.windowName);
-    process.stdout.write(render(c, source, o.output));
-    for (const u of c.unsupported) process.stderr.write(`kured flag --${u.flag}: unsupported: ${u.reason}\n`);
+    printConversion(source, o);
     const lockAnnotation =
       [...source.flags].reverse().find((f) => f.name === 'lock-annotation')?.value || KURED_LOCK_ANNOTATION;
     await applySwitch(

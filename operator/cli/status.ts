@@ -325,6 +325,13 @@ export function renderPlan(p: Plan): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** The planner settings a plan was made with, and where they came from (the controller's, or flags). */
+function settingsLine(source: string, o: PlannerValues): string {
+  const zone = o.zoneConcurrency !== undefined ? `, zone concurrency ${o.zoneConcurrency}` : '';
+  const margin = o.windowEndMargin ? `, window end margin ${o.windowEndMargin / 1000}s` : '';
+  return `settings: ${source}: concurrency ${o.concurrency}${zone}, default window ${o.defaultWindow}${margin}\n`;
+}
+
 function emit(format: 'table' | 'json' | 'yaml', data: unknown, table: () => string): void {
   if (format === 'json') process.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
   else if (format === 'yaml') process.stdout.write(stringify(data));
@@ -418,7 +425,7 @@ export async function runStatus(command: 'status' | 'plan', argv: string[]): Pro
           `timeline from ${new Date(now).toISOString()} to ${new Date(t.horizonEnd).toISOString()} (--horizon)\n` +
           `durations: ${est.summary}\n\n${renderTimeline(t, now, est, s.views)}\n` +
           `${reports.note ? `note: ${reports.note}\n` : ''}` +
-          `settings: ${merged.source}: concurrency ${o.concurrency}${o.zoneConcurrency !== undefined ? `, zone concurrency ${o.zoneConcurrency}` : ''}, default window ${o.defaultWindow}${o.windowEndMargin ? `, window end margin ${o.windowEndMargin / 1000}s` : ''}\n`,
+          settingsLine(merged.source, o),
       );
       return 0;
     }
@@ -455,7 +462,7 @@ export async function runStatus(command: 'status' | 'plan', argv: string[]): Pro
       },
       () =>
         `${renderPlan(p)}${pending} node(s) need a reboot; ${Annotations.phase} set on ${s.views.filter((n) => n.phase).length}.\n` +
-        `settings: ${merged.source}: concurrency ${o.concurrency}${o.zoneConcurrency !== undefined ? `, zone concurrency ${o.zoneConcurrency}` : ''}, default window ${o.defaultWindow}${o.windowEndMargin ? `, window end margin ${o.windowEndMargin / 1000}s` : ''}\n`,
+        settingsLine(merged.source, o),
     );
     return 0;
   } finally {
