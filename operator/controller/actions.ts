@@ -76,19 +76,17 @@ export class Actions {
     }
   }
 
-  /** Takes a lock entry for a node the planner started, then cordons it. */
   /**
    * Takes lock entries for the nodes the planner started, in one compare-and-swap (all or none: a conflict means
-   * someone changed the lock, and the next pass re-plans), then cordons them, a few at a time.
+   * someone changed the lock, and the next pass re-plans). Their cordons follow, each a step of its own node.
    */
-  async start(nodes: NodeView[], term: AbortSignal): Promise<void> {
+  async take(nodes: NodeView[], term: AbortSignal): Promise<void> {
     if (nodes.length === 0) return;
     await this.lock.add(
       nodes.map((n) => ({ node: n.name, uid: n.uid })),
       term,
     );
     for (const n of nodes) this.logFor(n).info({ reason: 'planned' }, 'took a lock entry; starting');
-    await eachLimited(nodes, STEP_PARALLELISM, (n) => this.cordon(n, term));
   }
 
   /** The phase annotations for a move to `to` (null: out of any phase); observes the time spent in the old one. */

@@ -63,6 +63,12 @@ export function parseLock(lease: Lease | undefined): LockState {
 export class ClusterLock {
   private lease: Lease | undefined;
   private current: LockState = { entries: [] };
+  private byNode = new Map<string, LockEntry>();
+  /**
+   * Versions of the Lease this replica read or wrote (the latest few): a watched version not among them is
+   * someone else's write (a pause, a request, another replica), and the lock is read again before acting on it.
+   */
+  private readonly seen: string[] = [];
   /** Lock writes from one pass's parallel steps run one after another, each on the state the last one wrote. */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -81,7 +87,19 @@ export class ClusterLock {
   }
 
   entryOf(node: string): LockEntry | undefined {
-    return this.current.entries.find((e) => e.node === node);
+    return this.byNode.get(node);
+  }
+
+  /** Records a version as known: one this replica has read past. */
+  acknowledge(resourceVersion: string | undefined): void {
+    if (resourceVersion === undefined || this.seen.includes(resourceVersion)) return;
+    this.seen.push(resourceVersion);
+    if (this.seen.length > 64) this.seen.shift();
+  }
+
+  /** Whether this replica read or wrote this version of the Lease (recently). */
+  knows(resourceVersion: string | undefined): boolean {
+    return resourceVersion !== undefined && this.seen.includes(resourceVersion);
   }
 
   /** The lock Lease, for Events about it. */
@@ -189,5 +207,7 @@ export class ClusterLock {
   private set(lease: Lease): void {
     this.lease = lease;
     this.current = parseLock(lease);
+    this.byNode = new Map(this.current.entries.map((e) => [e.node, e]));
+    this.acknowledge(lease.metadata.resourceVersion);
   }
 }

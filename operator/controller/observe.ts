@@ -12,7 +12,7 @@ import { throttle } from '../util/trigger.ts';
 import type { WindowObject } from '../windows/evaluate.ts';
 import type { PodLike } from './drain-filters.ts';
 import type { Lease } from './lease.ts';
-import { type SlimPdb, type SlimPod, slimPdb, slimPod } from './slim.ts';
+import { type SlimPdb, type SlimPod, slimNode, slimPdb, slimPod } from './slim.ts';
 
 export type NodeObject = NodeLite & NodeLike & { metadata: { uid?: string } };
 
@@ -47,7 +47,11 @@ export class Observer {
     const onError = (err: Error) =>
       log.warn({ reason: 'watch-error', err: err.message }, 'cache watch failed; retrying');
     const query = (selector: string) => (selector ? { labelSelector: selector } : undefined);
-    this.nodes = new Reflector(http, '/api/v1/nodes', onChange, { onError, query: query(selectors.nodes) });
+    this.nodes = new Reflector(http, '/api/v1/nodes', onChange, {
+      onError,
+      query: query(selectors.nodes),
+      transform: slimNode,
+    });
     // Pods are the cluster's bulk: slim copies, and their events wake the loop at most once a second.
     this.pods = new Reflector(http, '/api/v1/pods', throttle(onChange, 1000), {
       onError,
@@ -104,6 +108,11 @@ export class Observer {
       if (err instanceof ApiError && err.status === 404) return undefined;
       throw err;
     }
+  }
+
+  /** A node with a lock entry outside the cache, as last fetched. */
+  outsideNode(name: string): NodeObject | undefined {
+    return this.outside.get(name);
   }
 
   /** Keeps exactly these out-of-cache nodes (the ones still holding a lock entry). */

@@ -1,6 +1,8 @@
 // The controller's reconcile loop: observe (caches, the lock, the alert verdict), decide (plan.ts, step.ts: pure),
-// act (one step per node, each idempotent), repeat on every change. It acts only while it leads: every call
-// carries the term's signal, so losing the lease aborts what is in flight.
+// act (one step per node, each idempotent), repeat on every change. A pass decides from the caches without waiting
+// on the API server and hands its writes to a queue (jobs.ts): one job per node at a time, the lock's additions
+// one at a time, and a node just written is left alone until the watch shows the write (its echo). It acts only
+// while it leads: every call carries the term's signal, so losing the lease aborts what is in flight.
 import type { Logger } from 'pino';
 import { AlertPoller, OPEN_VERDICT } from '../alerts/poller.ts';
 import { budgetsFor, isInFlight } from '../domain/budget.ts';
@@ -13,13 +15,14 @@ import { sleep } from '../util/sleep.ts';
 import { Trigger } from '../util/trigger.ts';
 import { VERSION } from '../version.ts';
 import { WindowEvaluator, WindowIndex, windowBudgets, windowGate } from '../windows/evaluate.ts';
-import { Actions, eachLimited, STEP_PARALLELISM } from './actions.ts';
+import { Actions, STEP_PARALLELISM } from './actions.ts';
 import { type Demand, demandFor } from './demand.ts';
 import { Drains } from './drains.ts';
 import type { EventSink } from './events.ts';
 import { gatesFor } from './gates.ts';
+import { type JobOutcome, Jobs } from './jobs.ts';
 import { LeaseClient } from './lease.ts';
-import { ClusterLock, parseLock } from './lock.ts';
+import { ClusterLock, type LockEntry, parseLock } from './lock.ts';
 import type { ControllerMetrics } from './metrics.ts';
 import { ApiNodeWriter, type NodeWriter } from './node-writer.ts';
 import { Observer } from './observe.ts';
@@ -29,11 +32,21 @@ import { encodeSettings } from './published-settings.ts';
 import { Repairs } from './repairs.ts';
 import { Reporter } from './report.ts';
 import type { AlertSettings, ReconcilerSettings } from './settings.ts';
-import { nextStep, wantsWaitTaint, withPreferNoSchedule } from './step.ts';
+import { nextStep, type Step, wantsWaitTaint, withPreferNoSchedule } from './step.ts';
 import { WindowStatusWriter, type WindowsNow } from './window-status.ts';
 import { WriteError } from './write-error.ts';
 
 export type { AlertSettings, ReconcilerSettings } from './settings.ts';
+
+/** Job keys besides node names: the lock's additions and re-reads, the published settings, entries' lookups. */
+const LOCK = '\u0000lock';
+const SETTINGS = '\u0000settings';
+const ENTRIES = '\u0000entries';
+const WINDOW_STATUS = '\u0000window-status';
+/** Passes start at least this far apart (a burst of events is one pass). */
+const MIN_PASS_GAP_MS = 100;
+/** A node written is decided on again after its echo, or after this long without one (the CAS still guards). */
+const SETTLE_MAX_MS = 30_000;
 
 export interface ReconcilerDeps {
   http: KubeHttp;
@@ -73,6 +86,23 @@ export class Reconciler {
   private readonly metrics: ControllerMetrics;
   private readonly events: EventSink;
   private readonly writer: NodeWriter;
+  private readonly jobs: Jobs;
+  /** The current term, for the jobs' error policy. */
+  private term: AbortSignal = new AbortController().signal;
+  /** Nothing is decided on a lock not read in this term, nor after a conflict on it, until it is read again. */
+  private lockFresh = false;
+  /** Halts decided and not yet written: no start is planned meanwhile (a halt stops new starts). */
+  private halting = 0;
+  /** Node → the resourceVersion its queued step was decided on: the step's write is a compare-and-swap on it. */
+  private readonly decidedOn = new Map<string, string>();
+  /** Node → the version kreboot last wrote it from: the node is not decided on again until the cache moves on. */
+  private readonly settling = new Map<string, { rv: string; at: number }>();
+  /** Job key → no new job before this time (a failed write backs off). */
+  private readonly notBefore = new Map<string, number>();
+  /** Job key → its backoff after consecutive failures. */
+  private readonly retries = new Map<string, RetryPolicy>();
+  /** reconcileOnce collects the errors of the jobs it waits for, to throw the first. */
+  private collected: unknown[] | undefined;
 
   constructor(d: ReconcilerDeps) {
     const { http, settings, log } = d;
@@ -92,12 +122,13 @@ export class Reconciler {
     this.lock = new ClusterLock(new LeaseClient(http, d.namespace), d.identity);
     const api = new ApiNodeWriter(
       http,
-      (name) => this.observer.raw(name)?.metadata.resourceVersion,
+      (name) => this.decidedOn.get(name) ?? this.observer.raw(name)?.metadata.resourceVersion,
       log,
       this.now,
     );
-    const writer = d.writer ? d.writer(api) : api;
+    const writer = this.settleAfterWrites(d.writer ? d.writer(api) : api);
     this.writer = writer;
+    this.jobs = new Jobs(STEP_PARALLELISM, (o) => this.jobDone(o));
     this.drains = new Drains(http, settings.drain, log, kick, (node) => this.observer.podsOn(node));
     this.actions = new Actions(this.lock, writer, this.drains, d.events, d.metrics, settings, log, this.now);
     this.repairs = new Repairs(this.observer, this.lock, writer, this.actions, this.drains, d.events, log);
@@ -153,32 +184,40 @@ export class Reconciler {
 
   /** Reconciles until the term ends (leadership lost or shutdown). */
   async run(term: AbortSignal): Promise<void> {
+    this.term = term;
+    this.lockFresh = false;
     // The alert sources are polled for this term only, on their own schedule (never awaited by a pass).
     void this.poller?.run(term);
     await this.poller?.first();
     this.kick();
+    let last = Number.NEGATIVE_INFINITY;
     while (!term.aborted) {
       await this.trigger.wait(this.nextWakeMs(), term);
       if (term.aborted) break;
+      // At most one pass per MIN_PASS_GAP_MS: a burst of watch events (thousands of agents, evictions) costs one.
+      const gap = last + MIN_PASS_GAP_MS - performance.now();
+      if (gap > 0) await sleep(gap, term);
+      if (term.aborted) break;
+      last = performance.now();
       try {
         const t0 = performance.now();
         const cpu0 = process.cpuUsage();
-        const pass = await this.reconcileOnce(term);
+        const pass = this.decide(term);
+        this.retry.reset();
         const ms = performance.now() - t0;
         const cpu = process.cpuUsage(cpu0);
         this.metrics.reconcileDuration.observe(ms / 1000);
-        // Wall time includes waiting on the API server; CPU time is this process's work meanwhile (the pass's
-        // own decisions, plus whatever watch events it handled in between).
+        // A pass waits on nothing: its wall time is its own decisions. The writes it queued are counted apart.
         this.log.debug(
           {
             phase: 'pass',
             ms: Math.round(ms * 10) / 10,
             cpuMs: Math.round((cpu.user + cpu.system) / 100) / 10,
             nodes: pass.views.length,
+            queued: this.jobs.size,
           },
           'pass',
         );
-        this.retry.reset();
       } catch (err) {
         if (term.aborted) break;
         await this.failed(err, term);
@@ -186,27 +225,69 @@ export class Reconciler {
       }
     }
     this.drains.stopAll();
+    // The term's signal ends every job's requests; none outlives the term into the next one.
+    await this.jobs.idle();
   }
 
   /**
-   * One policy per error class (kube/errors.ts): a conflict re-plans at once; anything else is logged with the
-   * API's own message, counted, backed off (Retry-After honoured), and a rejected write is reported on its
-   * object as a Warning Event (de-duplicated by the Event queue).
+   * One pass and every write it queued, awaited (tests step the reconciler with this): the lock is read first,
+   * and the first failed write is thrown.
    */
-  private async failed(err: unknown, term: AbortSignal): Promise<void> {
+  async reconcileOnce(term: AbortSignal): Promise<Pass> {
+    this.term = term;
+    await this.lock.refresh(term);
+    this.lockFresh = true;
+    this.collected = [];
+    try {
+      const pass = this.decide(term, true);
+      await this.jobs.idle();
+      if (this.collected.length) throw this.collected[0];
+      return pass;
+    } finally {
+      this.collected = undefined;
+    }
+  }
+
+  /**
+   * After a job: a failed write follows the error policy (kube/errors.ts) for its keys alone — a conflict
+   * re-plans at once (and re-reads the lock if the lock was stale), anything else is logged with the API's own
+   * message, counted, backed off (Retry-After honoured), and a rejected write is reported on its object as a
+   * Warning Event. Other nodes' jobs go on meanwhile.
+   */
+  private jobDone(o: JobOutcome): void {
+    // Backoff is per key (the first: a node, or the lock): one node's refused write is not retried sooner because
+    // another node's write went through.
+    const key = o.keys[0] ?? '';
+    if (o.error === undefined) {
+      this.retries.delete(key);
+      if (o.keys.includes(LOCK)) this.kick();
+      return;
+    }
+    const err = o.error;
+    if (this.collected) {
+      this.collected.push(err);
+      return;
+    }
+    if (this.term.aborted) return;
     const cls = classify(err);
     this.metrics.apiErrors.inc({ class: cls });
-    const waitMs = this.retry.delayMs(err);
+    if (err instanceof WriteError && err.regarding.kind === 'Lease') this.lockFresh = false;
     const what = err instanceof WriteError ? `${err.what}: ` : '';
     if (cls === 'conflict') {
       this.log.debug(
-        { reason: 'conflict', err: describeApiError(err) },
+        { reason: 'conflict', err: describeApiError(err), keys: o.keys.slice(0, 5) },
         `${what}state changed under us; re-planning`,
       );
+      this.kick();
       return;
     }
+    let retry = this.retries.get(key);
+    if (!retry) this.retries.set(key, (retry = new RetryPolicy()));
+    const waitMs = retry.delayMs(err);
+    const until = this.now() + waitMs;
+    for (const k of o.keys) this.notBefore.set(k, until);
     this.log.warn(
-      { reason: `api-${cls}`, err: describeApiError(err), retryInMs: waitMs },
+      { reason: `api-${cls}`, err: describeApiError(err), retryInMs: waitMs, keys: o.keys.slice(0, 5) },
       `${what}reconcile failed (${cls}); retrying in ${waitMs} ms`,
     );
     if (cls === 'rejected' && err instanceof WriteError)
@@ -216,7 +297,73 @@ export class Reconciler {
         'WriteRejected',
         `the API server refused kreboot's ${err.what}: ${describeApiError(err)}; retrying with backoff`,
       );
+    this.nextWake = Math.min(this.nextWake, until + 10);
+    this.kick();
+  }
+
+  /**
+   * A pass failed before it queued anything (a bug, a corrupt input): logged, counted, backed off like a
+   * failed write.
+   */
+  private async failed(err: unknown, term: AbortSignal): Promise<void> {
+    const cls = classify(err);
+    this.metrics.apiErrors.inc({ class: cls });
+    const waitMs = this.retry.delayMs(err);
+    this.log.warn(
+      { reason: `api-${cls}`, err: describeApiError(err), retryInMs: waitMs },
+      `reconcile failed (${cls}); retrying in ${waitMs} ms`,
+    );
     await sleep(waitMs, term);
+  }
+
+  /** Every successful node write leaves the node settling until the cache shows a newer version (its echo). */
+  private settleAfterWrites(w: NodeWriter): NodeWriter {
+    const settle = (name: string) => {
+      const rv = this.decidedOn.get(name) ?? this.observer.raw(name)?.metadata.resourceVersion;
+      if (rv !== undefined) this.settling.set(name, { rv, at: this.now() });
+    };
+    return {
+      patch: async (n, annotations, unschedulable, term, extras) => {
+        await w.patch(n, annotations, unschedulable, term, extras);
+        settle(n.name);
+      },
+      setFailed: (n, status, reason, message, term) => w.setFailed(n, status, reason, message, term),
+    };
+  }
+
+  /** Whether a pass may decide on this key now: no job queued, no write awaiting its echo, no backoff. */
+  private free(key: string, now: number): boolean {
+    if (this.jobs.busy(key)) return false;
+    const until = this.notBefore.get(key);
+    if (until !== undefined) {
+      if (until > now) return false;
+      this.notBefore.delete(key);
+    }
+    const s = this.settling.get(key);
+    if (s === undefined) return true;
+    // The echo came (the cache moved on), or never will (a watch that missed it is relisted long before this):
+    // the compare-and-swap keeps a step on a stale view from doing harm either way.
+    if (this.observer.raw(key)?.metadata.resourceVersion !== s.rv || now - s.at > SETTLE_MAX_MS) {
+      this.settling.delete(key);
+      return true;
+    }
+    return false;
+  }
+
+  /** Queues a node's write; its compare-and-swap is on the version the decision was made on. */
+  private dispatchNode(name: string, run: () => Promise<void>, opts: { halts?: boolean } = {}): void {
+    const rv = this.observer.raw(name)?.metadata.resourceVersion;
+    const queued = this.jobs.dispatch([name], async () => {
+      try {
+        await run();
+      } finally {
+        this.decidedOn.delete(name);
+        if (opts.halts) this.halting--;
+      }
+    });
+    if (!queued) return;
+    if (rv !== undefined) this.decidedOn.set(name, rv);
+    if (opts.halts) this.halting++;
   }
 
   private nextWakeMs(): number {
@@ -227,26 +374,49 @@ export class Reconciler {
 
   // --- one pass ------------------------------------------------------------------------------------------
   //
-  // Named steps, each idempotent: a crash between any two leaves state the next pass (or leader) repairs.
+  // Named steps, each idempotent: a crash between any two leaves state the next pass (or leader) repairs. The
+  // pass itself makes no request: what it decides to write is queued (jobs.ts) and it returns.
 
-  async reconcileOnce(term: AbortSignal): Promise<Pass> {
-    const pass = await this.observe(term);
-    await this.publishSettings(term);
-    await this.repairs.releaseGoneEntries(pass, term);
+  private decide(term: AbortSignal, lockJustRead = false): Pass {
+    const pass = this.observe();
+    if (!lockJustRead && !this.lockIsCurrent(term)) {
+      this.nextWake = Number.POSITIVE_INFINITY;
+      return pass;
+    }
+    this.publishSettings(term);
+    const accounted = this.accountForEntries(pass, term);
     this.repairs.checkTimes(pass);
-    await this.repairs.clearForeignWrites(pass, term);
+    this.clearForeignWrites(pass, term);
     const windows = this.prepareGates(pass);
-    const inFlight = this.lock.locked();
-    await this.stepInFlight(pass, term);
-    const plan = await this.startNew(pass, term);
-    await this.waitTaints(pass, new Set([...inFlight, ...plan.start]), term);
-    await this.report(pass, plan, windows, term);
+    const deciding = this.stepInFlight(pass, term);
+    const plan = this.startNew(pass, term, accounted && !deciding);
+    this.waitTaints(pass, term);
+    this.report(pass, plan, windows, term);
+    for (const until of this.notBefore.values()) pass.wakeBy(until + 10);
     this.nextWake = pass.nextWake;
     return pass;
   }
 
+  /**
+   * The lock as last read or written is what the pass decides on, unless the watch shows a version this replica
+   * neither read nor wrote (someone else's change) or a write to it conflicted: then it is read again (queued)
+   * and nothing is decided until it has been.
+   */
+  private lockIsCurrent(term: AbortSignal): boolean {
+    const watched = this.observer.lockLease.list()[0]?.metadata.resourceVersion;
+    if (this.lockFresh && (watched === undefined || this.lock.knows(watched))) return true;
+    if (this.free(LOCK, this.now()))
+      this.jobs.dispatch([LOCK], async () => {
+        await this.lock.refresh(term);
+        // Read after the watch showed `watched`: what was read is that version or newer.
+        this.lock.acknowledge(watched);
+        this.lockFresh = true;
+      });
+    return false;
+  }
+
   /** This controller's planner settings on the lock, for `kreboot plan` and `status` (a write only when they differ). */
-  private async publishSettings(term: AbortSignal): Promise<void> {
+  private publishSettings(term: AbortSignal): void {
     const s = this.settings;
     const published = encodeSettings(
       {
@@ -260,13 +430,14 @@ export class Reconciler {
       },
       VERSION,
     );
-    if (!this.lock.state.corrupt) await this.lock.publishSettings(published, term);
+    if (this.lock.state.corrupt || this.lock.state.settings === published) return;
+    if (this.free(SETTINGS, this.now()))
+      this.jobs.dispatch([SETTINGS], () => this.lock.publishSettings(published, term));
   }
 
-  /** The lock (read fresh: it is the source of truth), the node views and the alert verdict, at one instant. */
-  private async observe(term: AbortSignal): Promise<Pass> {
+  /** The node views and the alert verdict, at one instant (no request). */
+  private observe(): Pass {
     const now = this.now();
-    await this.lock.refresh(term);
     const alerts = this.poller?.current(now) ?? OPEN_VERDICT;
     const pass = new Pass(
       now,
@@ -277,6 +448,20 @@ export class Reconciler {
     );
     if (this.poller?.enabled) pass.wakeBy(this.poller.staleAt());
     return pass;
+  }
+
+  /** Lock entries whose node the cache does not show: from the last direct GET, refreshed outside the pass. */
+  private accountForEntries(pass: Pass, term: AbortSignal): boolean {
+    const { complete, missing } = this.repairs.accountForEntries(pass);
+    if (missing.length && this.free(ENTRIES, pass.now))
+      this.jobs.dispatch([ENTRIES], () => this.repairs.refreshEntries(missing, term));
+    return complete;
+  }
+
+  private clearForeignWrites(pass: Pass, term: AbortSignal): void {
+    for (const w of this.repairs.foreignWrites(pass))
+      if (this.free(w.n.name, pass.now))
+        this.dispatchNode(w.n.name, () => this.repairs.clearForeign(w, term));
   }
 
   /** Gates and budgets from the caches (no request); window edges wake us. */
@@ -308,24 +493,49 @@ export class Reconciler {
     return { objects, evaluated, index };
   }
 
-  /** One step for each node in flight. A phase or entry kreboot did not write is adopted only as a repair. */
-  private async stepInFlight(pass: Pass, term: AbortSignal): Promise<void> {
-    const inFlight = pass.views.filter((n) => this.lock.entryOf(n.name) || n.phase !== undefined);
-    // A node the planner must admit (a phase without an entry, an entry without a started rollout) is decided
-    // one at a time, after the others, each on the lock as the previous decision left it: the budget holds.
-    const planned = (n: NodeView) => {
-      const e = this.lock.entryOf(n.name);
-      return !e || (n.phase === undefined && !e.finishing && n.required === 'True' && !n.excluded);
-    };
-    // The others step independently, a few at a time: at scale a pass with a hundred nodes in flight must not
-    // wait for a hundred writes in a row. A failed step fails the pass after the others ran (the error policy).
-    // Partitioned once, on the lock as the pass read it: a node its own step releases is not revisited.
-    const decide = inFlight.filter(planned);
-    const rest = inFlight.filter((n) => !decide.includes(n));
-    await eachLimited(rest, STEP_PARALLELISM, (n) => this.stepOne(n, pass, term));
-    for (const n of decide) await this.stepOne(n, pass, term);
+  /**
+   * One step for each node in flight (not busy, not settling). A node the planner must admit (a phase without an
+   * entry, an entry without a started rollout) is decided in one lock job, one at a time, each on the lock as
+   * the previous decision left it: the budget holds. True when such nodes exist (no new start in this pass).
+   */
+  private stepInFlight(pass: Pass, term: AbortSignal): boolean {
+    const planned = (n: NodeView, e: LockEntry | undefined) =>
+      !e || (n.phase === undefined && !e.finishing && n.required === 'True' && !n.excluded);
+    const decide: NodeView[] = [];
+    for (const n of pass.views) {
+      const entry = this.lock.entryOf(n.name);
+      if (!entry && n.phase === undefined) continue;
+      if (!this.free(n.name, pass.now)) continue;
+      if (planned(n, entry)) {
+        decide.push(n);
+        continue;
+      }
+      const step = this.stepFor(n, entry!, pass);
+      if (step.kind === 'wait') continue;
+      if (step.kind === 'timeout' && this.lock.state.halted === `node ${n.name}: ${step.why}`) continue;
+      this.dispatchNode(n.name, () => this.actions.perform(step, n, pass, term), {
+        halts: step.kind === 'timeout',
+      });
+    }
+    if (!decide.length) return false;
+    if (this.free(LOCK, pass.now)) {
+      const names = decide.map((n) => n.name);
+      for (const n of decide) {
+        const rv = this.observer.raw(n.name)?.metadata.resourceVersion;
+        if (rv !== undefined) this.decidedOn.set(n.name, rv);
+      }
+      this.jobs.dispatch([LOCK, ...names], async () => {
+        try {
+          for (const n of decide) await this.stepOne(n, pass, term);
+        } finally {
+          for (const name of names) this.decidedOn.delete(name);
+        }
+      });
+    }
+    return true;
   }
 
+  /** A node the planner must admit, decided on the lock as it is now (in the lock job). */
   private async stepOne(n: NodeView, pass: Pass, term: AbortSignal): Promise<void> {
     const entry = this.lock.entryOf(n.name);
     if (term.aborted) return;
@@ -333,6 +543,11 @@ export class Reconciler {
       if (!this.lock.state.corrupt) await this.repairs.adoptOrRefusePhase(n, pass.refusal(n), term);
       return;
     }
+    await this.actions.perform(this.stepFor(n, entry, pass), n, pass, term);
+  }
+
+  /** The next step for a node holding a lock entry (pure, but for the drains' progress). */
+  private stepFor(n: NodeView, entry: LockEntry, pass: Pass): Step {
     if (entry.adopted && n.phase === undefined && !entry.finishing) {
       // Adopted from kured: its cordon is kured's, its state before kured is in the entry. A node kured already
       // rebooted (it needs none now) is only uncordoned and released; any other goes on from the cordon below,
@@ -342,18 +557,14 @@ export class Reconciler {
         const why = n.excluded
           ? `adopted from ${entry.adopted.from}, but excluded (${Annotations.exclude}): not rebooted`
           : `adopted from ${entry.adopted.from}, which already rebooted it (it needs no reboot now)`;
-        await this.actions.perform({ kind: 'abort', why }, n, pass, term);
-        return;
+        return { kind: 'abort', why };
       }
     } else if (n.phase === undefined && !entry.finishing && n.required === 'True' && !n.excluded) {
       // An entry without a phase: a start whose cordon did not happen (a crash), or a lock edited by hand.
       // Cordon only if the planner would start the node now; otherwise give the slot back.
       const why = pass.refusal(n);
-      if (why) {
-        const release = `lock entry without a started rollout, not resumed: ${why.detail}`;
-        await this.actions.perform({ kind: 'release', why: release }, n, pass, term);
-        return;
-      }
+      if (why)
+        return { kind: 'release', why: `lock entry without a started rollout, not resumed: ${why.detail}` };
     }
     const alerts = pass.alerts;
     const step = nextStep(
@@ -369,49 +580,73 @@ export class Reconciler {
       },
       this.settings,
     );
-    await this.actions.perform(step, n, pass, term);
     this.wakeForTimeouts(pass, n);
+    return step;
   }
 
-  /** Plans on the lock as it is after the in-flight steps (released slots count) and starts what it admits. */
-  private async startNew(pass: Pass, term: AbortSignal): Promise<Plan> {
+  /**
+   * Plans on the lock as this pass sees it and queues what it admits: the lock entries in one job (no other
+   * lock addition meanwhile), then each node's cordon as that node's job. No start is planned while a halt is
+   * being written, a lock entry is unaccounted for, or a node awaits its admission decision.
+   */
+  private startNew(pass: Pass, term: AbortSignal, allowed: boolean): Plan {
     const p = pass.plan();
     for (const w of p.waiting) {
       const failedAt = pass.byName.get(w.node)?.lastFailureAt;
       if (w.reason === 'retry-later' && failedAt !== undefined)
         pass.wakeBy(failedAt + this.settings.retryAfterFailureMs);
     }
-    if (!term.aborted)
-      await this.actions.start(
-        p.start.map((name) => pass.byName.get(name)!),
-        term,
-      );
+    if (!allowed || this.halting > 0 || term.aborted || !this.free(LOCK, pass.now)) return p;
+    const nodes = p.start.map((name) => pass.byName.get(name)!).filter((n) => this.free(n.name, pass.now));
+    if (!nodes.length) return p;
+    const names = nodes.map((n) => n.name);
+    for (const n of nodes) {
+      const rv = this.observer.raw(n.name)?.metadata.resourceVersion;
+      if (rv !== undefined) this.decidedOn.set(n.name, rv);
+    }
+    this.jobs.dispatch([LOCK, ...names], async (job) => {
+      try {
+        await this.actions.take(nodes, term);
+      } catch (err) {
+        for (const name of names) this.decidedOn.delete(name);
+        throw err;
+      }
+      for (const n of nodes)
+        job.handOn(n.name, async () => {
+          try {
+            await this.actions.perform({ kind: 'cordon' }, n, pass, term);
+          } finally {
+            this.decidedOn.delete(n.name);
+          }
+        });
+    });
     return p;
   }
 
   /**
    * --prefer-no-schedule-taint: nodes waiting for their reboot carry a PreferNoSchedule taint (new pods prefer
    * other nodes, so fewer are evicted twice), taken off when the need goes. Nodes in flight get and lose it with
-   * their cordon and their release; nodes written in this pass are left to the next (their version moved on).
+   * their cordon and their release; nodes with a write queued or awaiting its echo are left to a later pass.
    */
-  private async waitTaints(pass: Pass, written: ReadonlySet<string>, term: AbortSignal): Promise<void> {
+  private waitTaints(pass: Pass, term: AbortSignal): void {
     const key = this.settings.preferNoScheduleTaint;
     if (!key) return;
-    const changes = pass.views.flatMap((n) => {
-      if (written.has(n.name) || n.phase !== undefined) return [];
+    for (const n of pass.views) {
+      if (n.phase !== undefined || this.lock.entryOf(n.name) || !this.free(n.name, pass.now)) continue;
       const taints = withPreferNoSchedule(n, key, wantsWaitTaint(n, needsReboot(n)));
-      return taints ? [{ n, taints }] : [];
-    });
-    await eachLimited(changes, STEP_PARALLELISM, ({ n, taints }) =>
-      this.writer.patch(n, {}, undefined, term, { taints }),
-    );
+      if (taints) this.dispatchNode(n.name, () => this.writer.patch(n, {}, undefined, term, { taints }));
+    }
   }
 
-  /** Metrics, wait-reason Events, window status. */
-  private async report(pass: Pass, p: Plan, windows: WindowsNow, term: AbortSignal): Promise<void> {
+  /** Metrics, wait-reason Events, window status (written by a job of its own). */
+  private report(pass: Pass, p: Plan, windows: WindowsNow, term: AbortSignal): void {
     this.reporter.gauges(pass.views, this.lock.state, p, pass.now);
     this.reporter.waits(pass.views, p, pass.now);
-    await this.windowStatus.write(windows, pass.views, this.lock.locked(), pass.now, term);
+    const locked = this.lock.locked();
+    if (this.free(WINDOW_STATUS, pass.now))
+      this.jobs.dispatch([WINDOW_STATUS], () =>
+        this.windowStatus.write(windows, pass.views, locked, pass.now, term),
+      );
   }
 
   /** The next pass comes no later than this node's phase timeout, soak end or slow-motion hold. */

@@ -20,6 +20,12 @@ import type { NodeWriter } from './node-writer.ts';
 import type { NodeObject, Observer } from './observe.ts';
 import type { Pass, Refusal } from './pass.ts';
 
+export interface ForeignWrite {
+  n: NodeView;
+  clear: Record<string, string | null>;
+  notes: string[];
+}
+
 export class Repairs {
   /** Invalid time annotations already reported (node/key/value), so each gets one Warning Event. */
   private readonly reportedTimes = new Set<string>();
@@ -36,32 +42,51 @@ export class Repairs {
     private readonly log: Logger,
   ) {}
 
+  /** Outside nodes already announced in the log (once each, not every pass). */
+  private readonly announcedOutside = new Set<string>();
+
   /**
-   * Lock entries follow their Node object: entries whose Node the cache does not show as the same object are
-   * checked with a direct GET, and only a 404 or another uid releases them. A node that left --node-selector
-   * mid-reboot keeps its entry, joins the pass (stepped and counted in the budget) and is finished like any other.
+   * Lock entries follow their Node object. An entry whose Node the cache does not show as the same object joins
+   * the pass from the last direct GET (a node that left --node-selector mid-reboot is stepped, counted in the
+   * budget and finished like any other); true when every entry is accounted for that way. Entries not accounted
+   * for are looked up again by `refreshEntries`, outside the pass.
    */
-  async releaseGoneEntries(pass: Pass, term: AbortSignal): Promise<void> {
-    const state = this.lock.state;
+  accountForEntries(pass: Pass): { complete: boolean; missing: LockEntry[] } {
+    const missing = this.lock.state.entries.filter((e) => pass.byName.get(e.node)?.uid !== e.uid);
+    let complete = true;
+    for (const e of missing) {
+      const live = this.observer.outsideNode(e.node);
+      if (live?.metadata.uid === e.uid && !pass.byName.has(e.node)) pass.add(viewOf(live, pass.now));
+      else complete = false;
+    }
+    if (!missing.length) this.observer.keepOutside([]);
+    return { complete, missing };
+  }
+
+  /** A direct GET for each entry: only a 404 or another uid releases it; a live node outside the cache is kept. */
+  async refreshEntries(missing: LockEntry[], term: AbortSignal): Promise<void> {
     const gone: LockEntry[] = [];
     const outside: NodeObject[] = [];
-    for (const e of state.entries) {
-      if (pass.byName.get(e.node)?.uid === e.uid) continue;
+    for (const e of missing) {
       const live = await this.observer.fetch(e.node, term);
       if (!live || live.metadata.uid !== e.uid) {
         gone.push(e);
         continue;
       }
-      if (pass.byName.has(e.node)) continue;
+      if (this.observer.nodes.get(e.node)?.metadata.uid === e.uid) continue;
       outside.push(live);
-      pass.add(viewOf(live, pass.now));
-      this.log.info(
-        { node: e.node, phase: live.metadata.annotations?.[Annotations.phase], reason: 'outside-selector' },
-        'node with a lock entry is outside --node-selector; finishing it anyway',
-      );
+      if (!this.announcedOutside.has(e.node)) {
+        this.announcedOutside.add(e.node);
+        this.log.info(
+          { node: e.node, phase: live.metadata.annotations?.[Annotations.phase], reason: 'outside-selector' },
+          'node with a lock entry is outside --node-selector; finishing it anyway',
+        );
+      }
     }
     this.observer.keepOutside(outside);
-    if (!gone.length || state.corrupt) return;
+    for (const n of this.announcedOutside)
+      if (!outside.some((o) => o.metadata.name === n)) this.announcedOutside.delete(n);
+    if (!gone.length || this.lock.state.corrupt) return;
     await this.lock.remove((e) => gone.some((x) => x.node === e.node && x.uid === e.uid), term);
     for (const e of gone) {
       this.drains.stop(e.node);
@@ -105,13 +130,16 @@ export class Repairs {
 
   /**
    * Keys only the controller writes, written by someone else: a phase that is not a phase, or an approval on a
-   * node that is not in an approved phase. Both are cleared (compare-and-swap) with a Warning Event naming the
-   * field and its writer. The agent refuses such an approval on its own side too.
+   * node that is not in an approved phase. Both are cleared (compare-and-swap, `clearForeign`) with a Warning
+   * Event naming the field and its writer. The agent refuses such an approval on its own side too.
    */
-  async clearForeignWrites(pass: Pass, term: AbortSignal): Promise<void> {
+  foreignWrites(pass: Pass): ForeignWrite[] {
     const finishing = new Set(this.lock.state.entries.filter((e) => e.finishing).map((e) => e.node));
+    const found: ForeignWrite[] = [];
     for (const n of pass.views) {
-      if (term.aborted) return;
+      const approvedPhase = n.phase === 'approved' || n.phase === 'rebooting' || n.phase === 'verifying';
+      const badApproval = n.approvedBootId !== undefined && !approvedPhase && !finishing.has(n.name);
+      if (n.malformedPhase === undefined && !badApproval) continue;
       const raw = this.observer.raw(n.name) ?? {};
       const clear: Record<string, string | null> = {};
       const notes: string[] = [];
@@ -123,31 +151,32 @@ export class Repairs {
           `${Annotations.phase}=${JSON.stringify(n.malformedPhase)} is not a phase (one of cordoned, draining, approved, rebooting, verifying), written by ${writer}`,
         );
       }
-      const approvedPhase = n.phase === 'approved' || n.phase === 'rebooting' || n.phase === 'verifying';
-      if (n.approvedBootId !== undefined && !approvedPhase && !finishing.has(n.name)) {
+      if (badApproval) {
         clear[Annotations.approvedBootId] = null;
         const writer = describeWriter(writerOf(raw, annotationPath(Annotations.approvedBootId)));
         notes.push(
           `${Annotations.approvedBootId}=${n.approvedBootId} on a node in phase ${n.phase ?? 'none'}, written by ${writer}; only the controller approves, and only a drained node`,
         );
       }
-      if (!notes.length) continue;
-      try {
-        await this.writer.patch(n, clear, undefined, term);
-      } catch (err) {
-        if (term.aborted) return;
-        this.log.warn(
-          { node: n.name, reason: 'repair-failed', err: (err as Error).message },
-          'could not clear',
-        );
-        continue;
-      }
-      if (clear[Annotations.phase] === null) n.malformedPhase = undefined;
-      if (clear[Annotations.approvedBootId] === null) n.approvedBootId = undefined;
-      for (const note of notes) {
-        this.log.warn({ node: n.name, phase: n.phase, reason: 'foreign-write' }, `${note}; cleared`);
-        this.events.emit(n, 'Warning', 'ForeignWriteRefused', `${note}; cleared`);
-      }
+      found.push({ n, clear, notes });
+    }
+    return found;
+  }
+
+  async clearForeign({ n, clear, notes }: ForeignWrite, term: AbortSignal): Promise<void> {
+    try {
+      await this.writer.patch(n, clear, undefined, term);
+    } catch (err) {
+      if (term.aborted) return;
+      this.log.warn(
+        { node: n.name, reason: 'repair-failed', err: (err as Error).message },
+        'could not clear',
+      );
+      return;
+    }
+    for (const note of notes) {
+      this.log.warn({ node: n.name, phase: n.phase, reason: 'foreign-write' }, `${note}; cleared`);
+      this.events.emit(n, 'Warning', 'ForeignWriteRefused', `${note}; cleared`);
     }
   }
 

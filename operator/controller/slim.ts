@@ -3,68 +3,84 @@
 // filters, the blocking-pod and PDB gates and the drain itself decide the same on the slim form (tested on a
 // corpus of real pod shapes).
 import { MIRROR_ANNOTATION as MIRROR, type PodLike } from './drain-filters.ts';
-import type { PdbLike } from './observe.ts';
+import type { NodeObject, PdbLike } from './observe.ts';
 
 export type SlimPod = PodLike & {
   metadata: { name?: string; namespace?: string; uid?: string; resourceVersion?: string };
 };
 
 /**
- * One copy of each repeated string and label set: JSON.parse gives every pod its own copy of its namespace, node
- * name, owner and labels, though most pods share them with their siblings (a ReplicaSet's pods have the same
- * labels). Bounded: past POOL_LIMIT distinct values the pools start over (old objects keep their copies).
+ * One copy of each repeated value: JSON.parse gives every pod its own copy of its namespace, node name, owner,
+ * labels, volumes and phase, though most pods share them with their siblings (a ReplicaSet's pods have the same
+ * labels and owner; a node's pods the same node name). Shared values are frozen (no caller may change one pod's
+ * copy under its siblings). Bounded: past POOL_LIMIT distinct values a pool starts over (old objects keep theirs).
+ * At 150,000 pods this took the cache from 570 to about 250 bytes per pod (BENCHMARKS.md, "Scale").
  */
 const POOL_LIMIT = 50_000;
-const strings = new Map<string, string>();
-const labelSets = new Map<string, Readonly<Record<string, string>>>();
+
+class Pool<V> {
+  private readonly values = new Map<string, V>();
+  get(key: string, make: () => V): V {
+    const hit = this.values.get(key);
+    if (hit !== undefined) return hit;
+    if (this.values.size >= POOL_LIMIT) this.values.clear();
+    const v = make();
+    this.values.set(key, v);
+    return v;
+  }
+}
+
+const strings = new Pool<string>();
+const labelSets = new Pool<Readonly<Record<string, string>>>();
+const owners = new Pool<ReadonlyArray<{ kind: string; name: string; controller: true }>>();
+const specs = new Pool<NonNullable<SlimPod['spec']>>();
+const statuses = new Pool<NonNullable<SlimPod['status']>>();
+const mirrors = new Pool<Readonly<Record<string, string>>>();
 
 function intern(v: string | undefined): string | undefined {
-  if (v === undefined) return undefined;
-  const hit = strings.get(v);
-  if (hit !== undefined) return hit;
-  if (strings.size >= POOL_LIMIT) strings.clear();
-  strings.set(v, v);
-  return v;
+  return v === undefined ? undefined : strings.get(v, () => v);
 }
 
 function internLabels(l: Record<string, string>): Readonly<Record<string, string>> {
-  const key = JSON.stringify(l);
-  const hit = labelSets.get(key);
-  if (hit) return hit;
-  if (labelSets.size >= POOL_LIMIT) labelSets.clear();
-  const shared = Object.freeze({ ...l });
-  labelSets.set(key, shared);
-  return shared;
+  return labelSets.get(JSON.stringify(l), () => Object.freeze({ ...l }));
 }
 
-/** namespace, name, uid, labels, the mirror annotation, the controller reference, deletion, node, emptyDir volumes, phase. */
+/**
+ * namespace, name, uid, labels, the mirror annotation, the controller reference, deletion, node, emptyDir volumes,
+ * phase. Only name, uid and the deletion time are the pod's own; everything else is shared with its siblings.
+ */
 export function slimPod(p: SlimPod): SlimPod {
   const m = p.metadata ?? {};
   const controller = m.ownerReferences?.find((o) => o.controller);
   const mirror = m.annotations?.[MIRROR];
-  const emptyDirs = p.spec?.volumes
-    ?.filter((v) => v.emptyDir !== undefined)
-    .map((v) => ({ name: v.name, emptyDir: {} }));
+  const emptyDirs = p.spec?.volumes?.filter((v) => v.emptyDir !== undefined).map((v) => v.name) ?? [];
+  const nodeName = p.spec?.nodeName || undefined;
+  const phase = p.status?.phase;
   return {
     metadata: {
       name: m.name,
       namespace: intern(m.namespace),
       uid: m.uid,
-      resourceVersion: m.resourceVersion,
       ...(m.labels && { labels: internLabels(m.labels) as Record<string, string> }),
-      ...(mirror !== undefined && { annotations: { [MIRROR]: mirror } }),
+      ...(mirror !== undefined && {
+        annotations: mirrors.get(mirror, () => Object.freeze({ [MIRROR]: mirror })) as Record<string, string>,
+      }),
       ...(controller && {
-        ownerReferences: [
-          { kind: intern(controller.kind)!, name: intern(controller.name)!, controller: true },
-        ],
+        ownerReferences: owners.get(`${controller.kind}\0${controller.name}`, () =>
+          Object.freeze([
+            Object.freeze({ kind: controller.kind, name: controller.name, controller: true as const }),
+          ]),
+        ) as Array<{ kind: string; name: string; controller: true }>,
       }),
       ...(m.deletionTimestamp && { deletionTimestamp: m.deletionTimestamp }),
     },
-    spec: {
-      ...(p.spec?.nodeName && { nodeName: intern(p.spec.nodeName) }),
-      ...(emptyDirs?.length && { volumes: emptyDirs }),
-    },
-    status: { ...(p.status?.phase && { phase: p.status.phase }) },
+    spec: specs.get(`${nodeName ?? ''}\0${emptyDirs.join('\0')}`, () =>
+      Object.freeze({
+        ...(nodeName && { nodeName }),
+        ...(emptyDirs.length && { volumes: emptyDirs.map((name) => Object.freeze({ name, emptyDir: {} })) }),
+      }),
+    ),
+    status: statuses.get(phase ?? '', () => Object.freeze(phase ? { phase } : {})),
   };
 }
 
@@ -80,5 +96,32 @@ export function slimPdb(b: SlimPdb): SlimPdb {
     },
     spec: { selector: b.spec?.selector },
     status: { disruptionsAllowed: b.status?.disruptionsAllowed ?? 0 },
+  };
+}
+
+/**
+ * What the controller reads of a Node: name, uid, version, labels, annotations and field owners (whose cordon is
+ * it), the cordon and taints, the conditions and the boot ID. Not its images, addresses, capacity, volumes or the
+ * rest of nodeInfo: on a real node (50 images reported) those are most of its 10–30 KiB of JSON.
+ */
+export function slimNode(n: NodeObject): NodeObject {
+  const m = n.metadata;
+  return {
+    metadata: {
+      name: m.name,
+      ...(m.uid !== undefined && { uid: m.uid }),
+      ...(m.resourceVersion !== undefined && { resourceVersion: m.resourceVersion }),
+      ...(m.labels && { labels: m.labels }),
+      ...(m.annotations && { annotations: m.annotations }),
+      ...(m.managedFields && { managedFields: m.managedFields }),
+    },
+    spec: {
+      ...(n.spec?.unschedulable !== undefined && { unschedulable: n.spec.unschedulable }),
+      ...(n.spec?.taints && { taints: n.spec.taints }),
+    },
+    status: {
+      ...(n.status?.conditions && { conditions: n.status.conditions }),
+      ...(n.status?.nodeInfo?.bootID !== undefined && { nodeInfo: { bootID: n.status.nodeInfo.bootID } }),
+    },
   };
 }

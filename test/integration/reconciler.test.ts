@@ -297,13 +297,18 @@ describe('reconciler in process, pass by pass', () => {
     s = await twice('verifying');
     expect(s.after.nodes[n0]!.keys[Annotations.phase]).toBe('verifying');
 
-    // finish: n0 cleaned up and uncordoned, its entry released, and n1 started in the same pass.
+    // finish: n0 cleaned up and uncordoned, its entry released. A pass plans starts on the lock as it read it
+    // (its writes are queued, not awaited), so n1 starts in the next pass, on the lock without n0.
     clock += 1000;
     s = await twice('finish');
     expect(s.after.nodes[n0]!.unschedulable).toBe(false);
     expect(s.after.nodes[n0]!.keys[Annotations.phase]).toBeUndefined();
-    expect(s.after.lock).toEqual([{ node: n1, finishing: false }]);
+    expect(s.after.lock).toEqual([]);
     expect(s.first.events[0]).toBe(`${n0} Normal Rebooted: rebooted into boot ${n0}-b2; uncordoned`);
+    clock += 1000;
+    s = await twice('next start');
+    expect(s.after.lock).toEqual([{ node: n1, finishing: false }]);
+    expect(s.first.events).toEqual([`${n1} Normal Cordoned: cordoned for a reboot`]);
   }, 120_000);
 
   it('a settled state writes nothing: a second pass after the echo is a no-op', async () => {

@@ -1,8 +1,11 @@
 // The controller's slim pod and PDB copies decide exactly as the full objects do: drain filters (both policies),
-// the blocking-pod selector and the PDB match, on a corpus of real pod shapes; and they are much smaller.
+// the blocking-pod selector and the PDB match, on a corpus of real pod shapes; and they are much smaller. Siblings
+// share everything but their name, uid and deletion time. A slim Node reads the same to the planner and the writer.
 import { describe, expect, it } from 'vitest';
 import { classifyPod, type DrainPolicy } from '../../operator/controller/drain-filters.ts';
-import { type SlimPod, slimPdb, slimPod } from '../../operator/controller/slim.ts';
+import type { NodeObject } from '../../operator/controller/observe.ts';
+import { type SlimPod, slimNode, slimPdb, slimPod } from '../../operator/controller/slim.ts';
+import { viewOf, writerOf } from '../../operator/domain/node.ts';
 import { fromObject, matches, parseSelector } from '../../operator/kube/selector.ts';
 
 const managedFields = [
@@ -156,5 +159,100 @@ describe('slim copies', () => {
     const full = corpus.reduce((n, p) => n + JSON.stringify(p).length, 0);
     const slim = corpus.reduce((n, p) => n + JSON.stringify(slimPod(p as SlimPod)).length, 0);
     expect(slim / full).toBeLessThan(0.25);
+  });
+});
+
+/** A kubelet-reported node as the API serves it: images, addresses, capacity, volumes, the full nodeInfo. */
+function realNode(i: number, extra: { unschedulable?: boolean; phase?: string } = {}): NodeObject {
+  return {
+    metadata: {
+      name: `worker-${i}`,
+      uid: `uid-${i}`,
+      resourceVersion: String(1000 + i),
+      labels: { 'kubernetes.io/hostname': `worker-${i}`, 'topology.kubernetes.io/zone': `z${i % 3}` },
+      annotations: {
+        'node.alpha.kubernetes.io/ttl': '0',
+        ...(extra.phase && {
+          'kreboot.io/phase': extra.phase,
+          'kreboot.io/phase-since': '2026-11-29T10:00:00Z',
+        }),
+      },
+      managedFields: [
+        {
+          manager: 'kreboot-controller',
+          operation: 'Update',
+          time: '2026-11-29T10:00:00Z',
+          fieldsV1: { 'f:spec': { 'f:unschedulable': {} } },
+        },
+        { manager: 'kubelet', operation: 'Update', subresource: 'status', fieldsV1: { 'f:status': {} } },
+      ],
+    },
+    spec: {
+      ...(extra.unschedulable && { unschedulable: true }),
+      taints: [{ key: 'node.kubernetes.io/unschedulable', effect: 'NoSchedule' }],
+      podCIDR: '10.244.1.0/24',
+      providerID: `aws:///eu-west-1a/i-${i}`,
+    },
+    status: {
+      capacity: { cpu: '8', memory: '32Gi', pods: '110' },
+      allocatable: { cpu: '7910m', memory: '30Gi', pods: '110' },
+      conditions: [
+        { type: 'Ready', status: 'True', reason: 'KubeletReady', lastTransitionTime: '2026-11-29T09:00:00Z' },
+        {
+          type: 'RebootRequired',
+          status: 'True',
+          reason: 'SentinelPresent',
+          lastTransitionTime: '2026-11-29T09:30:00Z',
+        },
+      ],
+      addresses: [{ type: 'InternalIP', address: `10.0.0.${i}` }],
+      nodeInfo: { bootID: `boot-${i}`, kernelVersion: '6.1.0-28-cloud-amd64', kubeletVersion: 'v1.37.2' },
+      images: Array.from({ length: 50 }, (_, k) => ({
+        names: [
+          `registry.example.com/team/app-${k}@sha256:${'a'.repeat(64)}`,
+          `registry.example.com/team/app-${k}:1.${k}`,
+        ],
+        sizeBytes: 10_000_000 + k,
+      })),
+      volumesInUse: ['kubernetes.io/csi/ebs.csi.aws.com^vol-1'],
+    },
+  } as NodeObject;
+}
+
+describe('slim nodes', () => {
+  it('the planner and the writer read the same, in a small part of the size', () => {
+    const nodes = [
+      realNode(1),
+      realNode(2, { unschedulable: true, phase: 'draining' }),
+      realNode(3, { phase: 'x' }),
+    ];
+    const now = Date.parse('2026-11-29T10:05:00Z');
+    for (const n of nodes) {
+      const s = slimNode(n);
+      expect(viewOf(s, now)).toEqual(viewOf(n, now));
+      expect(s.metadata.resourceVersion).toBe(n.metadata.resourceVersion);
+      for (const path of [['f:spec', 'f:unschedulable'], ['f:status']])
+        expect(writerOf(s, path)).toEqual(writerOf(n, path));
+      expect(JSON.stringify(s).length / JSON.stringify(n).length).toBeLessThan(0.2);
+    }
+  });
+});
+
+describe('sharing between siblings', () => {
+  it("a ReplicaSet's pods on one node share labels, owner, spec and status; each keeps its own name and uid", () => {
+    const sibling = (name: string) => {
+      const p = pod(name, { owner: 'ReplicaSet' });
+      p.metadata.ownerReferences![0]!.name = 'web-7d9f8';
+      return slimPod(p as SlimPod);
+    };
+    const [a, b] = [sibling('web-7d9f8-aa'), sibling('web-7d9f8-bb')];
+    expect(a.metadata.labels).toBe(b.metadata.labels);
+    expect(a.metadata.ownerReferences).toBe(b.metadata.ownerReferences);
+    expect(a.spec).toBe(b.spec);
+    expect(a.status).toBe(b.status);
+    expect([a.metadata.name, b.metadata.name]).toEqual(['web-7d9f8-aa', 'web-7d9f8-bb']);
+    expect(a.metadata.uid).not.toBe(b.metadata.uid);
+    // Shared values cannot be changed through one pod.
+    expect(Object.isFrozen(a.spec) && Object.isFrozen(a.metadata.ownerReferences![0])).toBe(true);
   });
 });
