@@ -281,8 +281,8 @@ export class Reconciler {
       this.kick();
       return;
     }
-    let retry = this.retries.get(key);
-    if (!retry) this.retries.set(key, (retry = new RetryPolicy()));
+    const retry = this.retries.get(key) ?? new RetryPolicy();
+    this.retries.set(key, retry);
     const waitMs = retry.delayMs(err);
     const until = this.now() + waitMs;
     for (const k of o.keys) this.notBefore.set(k, until);
