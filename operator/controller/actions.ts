@@ -10,7 +10,6 @@ import type { EventSink } from './events.ts';
 import type { ClusterLock } from './lock.ts';
 import type { ControllerMetrics } from './metrics.ts';
 import type { AnnotationPatch, NodeExtras, NodeWriter } from './node-writer.ts';
-import type { Pass } from './pass.ts';
 import type { ReconcilerSettings } from './settings.ts';
 import { bootToLeave, cleanupPatch, cordonPatch, type Step, withPreferNoSchedule } from './step.ts';
 
@@ -49,7 +48,11 @@ export class Actions {
     private readonly now: () => number,
   ) {}
 
-  async perform(step: Step, n: NodeView, pass: Pass, term: AbortSignal): Promise<void> {
+  /**
+   * Performs one step. `firing` is the alerts firing when it was decided (an approval records them, to spot new
+   * ones after the reboot); a queued step holds only that, not the pass it was decided in.
+   */
+  async perform(step: Step, n: NodeView, firing: readonly string[], term: AbortSignal): Promise<void> {
     switch (step.kind) {
       case 'wait':
         return;
@@ -58,9 +61,9 @@ export class Actions {
       case 'drain':
         return this.drain(n, term);
       case 'approve':
-        return this.approveDrained(n, step.bootId, pass, term);
+        return this.approveDrained(n, step.bootId, firing, term);
       case 'drain-timeout':
-        return this.drainTimeout(n, step, pass, term);
+        return this.drainTimeout(n, step, firing, term);
       case 'advance':
         return this.advance(n, step, term);
       case 'timeout':
@@ -132,23 +135,33 @@ export class Actions {
   }
 
   /** Approval: the boot the agent must leave, and the alerts firing now (to spot new ones after the reboot). */
-  private async approve(n: NodeView, bootId: string, pass: Pass, term: AbortSignal): Promise<void> {
+  private async approve(
+    n: NodeView,
+    bootId: string,
+    firing: readonly string[],
+    term: AbortSignal,
+  ): Promise<void> {
     await this.writer.patch(
       n,
       {
         ...this.phaseChange(n, 'approved'),
         [Annotations.approvedBootId]: bootId,
-        [Annotations.alertsBefore]: JSON.stringify(pass.alerts.firing.slice(0, 50)),
+        [Annotations.alertsBefore]: JSON.stringify(firing.slice(0, 50)),
       },
       undefined,
       term,
     );
   }
 
-  private async approveDrained(n: NodeView, bootId: string, pass: Pass, term: AbortSignal): Promise<void> {
+  private async approveDrained(
+    n: NodeView,
+    bootId: string,
+    firing: readonly string[],
+    term: AbortSignal,
+  ): Promise<void> {
     this.drains.stop(n.name);
     if (!this.lock.entryOf(n.name)) return;
-    await this.approve(n, bootId, pass, term);
+    await this.approve(n, bootId, firing, term);
     this.logFor(n).info({ reason: 'drained', bootId }, 'drained; reboot approved');
     this.events.emit(n, 'Normal', 'RebootApproved', `drained; the agent may reboot out of boot ${bootId}`);
   }
@@ -156,7 +169,7 @@ export class Actions {
   private async drainTimeout(
     n: NodeView,
     step: StepOf<'drain-timeout'>,
-    pass: Pass,
+    firing: readonly string[],
     term: AbortSignal,
   ): Promise<void> {
     const blockedBy = this.drains.blockedBy(n.name);
@@ -173,7 +186,7 @@ export class Actions {
       this.events.emit(n, 'Warning', 'DrainForced', note);
       const boot = bootToLeave(n);
       if (!boot) return;
-      await this.approve(n, boot, pass, term);
+      await this.approve(n, boot, firing, term);
       this.events.emit(
         n,
         'Normal',
