@@ -14,6 +14,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CONTROLLER_NODE_FLAGS } from '../operator/controller/config.ts';
 import { kubeconfigConnection } from '../operator/kube/connection.ts';
 import { KubeHttp } from '../operator/kube/http.ts';
 import type { NodeLite } from '../operator/kube/types.ts';
@@ -221,13 +222,15 @@ export async function benchScale(): Promise<string[]> {
     await sleep(5000);
     const rssIdle = controllers.map((c) => rssMB(c.child!.pid!));
     // V8's view: the heap in use against the resident set (the rest is the runtime, code and the heap's slack).
-    const heapIdle = await Promise.all(
-      controllers.map(async (c) => {
-        const res = await fetch(`http://127.0.0.1:${c.opts.metricsPort}/metrics`);
-        const m = /^nodejs_heap_size_used_bytes (\S+)$/m.exec(await res.text());
-        return m ? Number(m[1]) / 1e6 : Number.NaN;
-      }),
-    );
+    const heapInUse = () =>
+      Promise.all(
+        controllers.map(async (c) => {
+          const res = await fetch(`http://127.0.0.1:${c.opts.metricsPort}/metrics`);
+          const m = /^nodejs_heap_size_used_bytes (\S+)$/m.exec(await res.text());
+          return m ? Number(m[1]) / 1e6 : Number.NaN;
+        }),
+      );
+    const heapIdle = await heapInUse();
     say(
       `controllers synced in ${synced.map((s) => fmt(s)).join(', ')}; RSS ${rssIdle.map((r) => r.toFixed(0)).join(', ')} MB`,
     );
@@ -277,6 +280,10 @@ export async function benchScale(): Promise<string[]> {
     }
     const tDone = Date.now();
     clearInterval(sampler);
+    // Ten seconds after: what is still resident and in use (retained) against the peak (the heap's slack).
+    await sleep(10_000);
+    const rssAfter = controllers.map((c) => rssMB(c.child!.pid!));
+    const heapAfter = await heapInUse();
     const rolloutCalls = proxy.requests.filter((q) => q.at >= tPending && q.at <= tDone && !q.watch);
 
     // Which replica led, and its passes during the rollout.
@@ -312,9 +319,7 @@ export async function benchScale(): Promise<string[]> {
     const leaderRss = Math.max(...(rss[leaderIdx] ?? [0]), rssIdle[leaderIdx] ?? 0);
     const standbyIdx = 1 - leaderIdx;
     const standbyRss = Math.max(...(rss[standbyIdx] ?? [0]), rssIdle[standbyIdx] ?? 0);
-    const flags = env.KREBOOT_CONTROLLER_NODE_FLAGS
-      ? ` (extra V8 flags: ${env.KREBOOT_CONTROLLER_NODE_FLAGS})`
-      : '';
+    const flags = ` (V8 flags: ${[...CONTROLLER_NODE_FLAGS, env.KREBOOT_CONTROLLER_NODE_FLAGS ?? ''].join(' ').trim() || 'none'})`;
     say(`controller RSS idle ${rssIdle.map((r) => r.toFixed(0)).join('/')} MB${flags}`);
     const line = `scale: nodes ${N}, pods ${N * PER}, leader rss ${leaderRss.toFixed(0)} MB, standby rss ${standbyRss.toFixed(0)} MB, reconcile p95 ${p.p95.toFixed(0)} ms, idle requests/min ${idlePerMin.toFixed(0)}`;
     return [
@@ -324,6 +329,7 @@ export async function benchScale(): Promise<string[]> {
       `| controller start → caches synced (nodes, ${N * PER} pods, PDBs, windows, lock): replica 0 / 1 | ${synced.map((s) => fmt(s)).join(' / ')} | – |`,
       `| RSS after the initial list, both idle: replica 0 / 1 (V8 heap in use) | ${rssIdle.map((r, i) => `${r.toFixed(0)} MB (${heapIdle[i]!.toFixed(0)} MB)`).join(' / ')} | ≤ 250 MB |`,
       `| RSS peak during the rollout: leader (${lease.spec.holderIdentity || `replica ${leaderIdx}`} at the end) / standby | ${leaderRss.toFixed(0)} MB / ${standbyRss.toFixed(0)} MB | ≤ 250 MB |`,
+      `| 10 s after the rollout: RSS (V8 heap in use), replica 0 / 1 | ${rssAfter.map((r, i) => `${r.toFixed(0)} MB (${heapAfter[i]!.toFixed(0)} MB)`).join(' / ')} | – |`,
       `| idle, nothing pending: controller API requests (both replicas, watches excluded) | ${idleCalls.length} in ${IDLE_S} s (${idlePerMin.toFixed(1)}/min) | watches only |`,
       `| nodes turn pending → first reconcile pass (leadership taken on the way) | ${firstPassAt ? fmt(firstPassAt - tPending) : '–'} | – |`,
       `| nodes turn pending → first node cordoned | ${Number.isFinite(firstStart) ? fmt(firstStart - tPending) : '–'} | – |`,

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { AGENT_NODE_FLAGS, DEFAULT_SENTINEL_FILE, HOST_RUN_MOUNT } from '../../operator/agent/config.ts';
-import { controllerOptions } from '../../operator/controller/config.ts';
+import { CONTROLLER_NODE_FLAGS, controllerOptions } from '../../operator/controller/config.ts';
 
 const kubeconfig = inject('kubeconfig');
 const kubectl = (args: string[], input?: string) =>
@@ -67,6 +67,8 @@ describe('deploy/base', () => {
     });
     const known = new Set(Object.values(controllerOptions).map((o) => o.flag));
     for (const a of c.args as string[]) expect(known.has(a.slice(2).split('=')[0]!), a).toBe(true);
+    // The Node flags its memory figures at 150,000 pods assume (BENCHMARKS.md, "Scale").
+    expect(c.command).toEqual(['node', ...CONTROLLER_NODE_FLAGS, '/app/kreboot.mjs', 'controller']);
     expect(find('PodDisruptionBudget', 'kreboot-controller').spec.minAvailable).toBe(1);
   });
 
