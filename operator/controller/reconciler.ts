@@ -355,8 +355,12 @@ export class Reconciler {
 
   /** Queues a node's write; its compare-and-swap is on the version the decision was made on. */
   private dispatchNode(name: string, run: () => Promise<void>, opts: { halts?: boolean } = {}): void {
+    if (this.jobs.busy(name)) return;
+    // Recorded before the job can start: it may reach its write before its first await.
     const rv = this.observer.raw(name)?.metadata.resourceVersion;
-    const queued = this.jobs.dispatch([name], async () => {
+    if (rv !== undefined) this.decidedOn.set(name, rv);
+    if (opts.halts) this.halting++;
+    this.jobs.dispatch([name], async () => {
       try {
         await run();
       } finally {
@@ -364,9 +368,6 @@ export class Reconciler {
         if (opts.halts) this.halting--;
       }
     });
-    if (!queued) return;
-    if (rv !== undefined) this.decidedOn.set(name, rv);
-    if (opts.halts) this.halting++;
   }
 
   private nextWakeMs(): number {
