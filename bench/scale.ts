@@ -8,10 +8,11 @@
 // with a per-zone budget, every safety invariant checked on every node event.
 //
 // KREBOOT_SCALE_NODES (5000), KREBOOT_SCALE_PODS_PER_NODE (30), KREBOOT_SCALE_ROLLOUT (500),
-// KREBOOT_SCALE_IDLE_SECONDS (120), KREBOOT_SCALE_CONCURRENCY (10%), KREBOOT_SCALE_ZONE_CONCURRENCY (3%).
+// KREBOOT_SCALE_IDLE_SECONDS (120), KREBOOT_SCALE_CONCURRENCY (10%), KREBOOT_SCALE_ZONE_CONCURRENCY (3%);
+// KREBOOT_SCALE_KEEP keeps the directory (etcd, the control plane's logs, each controller's log).
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CONTROLLER_NODE_FLAGS } from '../operator/controller/config.ts';
@@ -208,6 +209,8 @@ export async function benchScale(): Promise<string[]> {
       c.start();
       controllers.push(c);
       cleanup.push(() => c.stop('SIGTERM'));
+      // With KREBOOT_SCALE_KEEP the directory stays, with each controller's log for a post-mortem.
+      cleanup.push(() => env.KREBOOT_SCALE_KEEP && writeFileSync(join(dir, `controller-${i}.log`), c.log));
     }
     const synced: number[] = [];
     await Promise.all(
