@@ -15,26 +15,8 @@ import { bootToLeave, cleanupPatch, cordonPatch, type Step, withPreferNoSchedule
 
 type StepOf<K extends Step['kind']> = Extract<Step, { kind: K }>;
 
-/** How many nodes one pass steps at once: their writes are independent (lock writes still go one at a time). */
+/** How many of the writes the passes queue run at once (jobs.ts); lock writes still go one at a time. */
 export const STEP_PARALLELISM = 16;
-
-/** Runs fn over items, at most `limit` at once; every item runs, and the first failure is rethrown at the end. */
-export async function eachLimited<T>(items: T[], limit: number, fn: (x: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failed: { err: unknown } | undefined;
-  const worker = async () => {
-    while (next < items.length) {
-      const x = items[next++]!;
-      try {
-        await fn(x);
-      } catch (err) {
-        failed ??= { err };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failed) throw failed.err;
-}
 
 export class Actions {
   constructor(
