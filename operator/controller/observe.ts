@@ -145,7 +145,6 @@ export class Observer {
     for (const n of nodes) this.outside.set(n.metadata.name, n);
   }
 
-  /** Pods per node name (bound pods only). */
   /** The pods on each node, from the cache's index (no scan of every pod). */
   podsByNode(): { get(node: string): PodLike[] | undefined } {
     return { get: (node) => this.pods.indexed(node) };

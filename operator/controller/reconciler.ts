@@ -353,12 +353,17 @@ export class Reconciler {
     return false;
   }
 
+  /** Records the cached version a node's queued step is decided on: its write is a compare-and-swap on it. */
+  private decideOn(name: string): void {
+    const rv = this.observer.raw(name)?.metadata.resourceVersion;
+    if (rv !== undefined) this.decidedOn.set(name, rv);
+  }
+
   /** Queues a node's write; its compare-and-swap is on the version the decision was made on. */
   private dispatchNode(name: string, run: () => Promise<void>, opts: { halts?: boolean } = {}): void {
     if (this.jobs.busy(name)) return;
     // Recorded before the job can start: it may reach its write before its first await.
-    const rv = this.observer.raw(name)?.metadata.resourceVersion;
-    if (rv !== undefined) this.decidedOn.set(name, rv);
+    this.decideOn(name);
     if (opts.halts) this.halting++;
     this.jobs.dispatch([name], async () => {
       try {
@@ -542,10 +547,7 @@ export class Reconciler {
   /** One lock job decides the nodes the planner must admit, one after another (it holds this pass: one job). */
   private queueDecisions(decide: NodeView[], pass: Pass, term: AbortSignal): void {
     const names = decide.map((n) => n.name);
-    for (const n of decide) {
-      const rv = this.observer.raw(n.name)?.metadata.resourceVersion;
-      if (rv !== undefined) this.decidedOn.set(n.name, rv);
-    }
+    for (const name of names) this.decideOn(name);
     this.jobs.dispatch([LOCK, ...names], async () => {
       try {
         for (const n of decide) await this.stepOne(n, pass, term);
@@ -629,10 +631,7 @@ export class Reconciler {
   /** The plan's lock entries in one job; each node's cordon is handed on to that node's own job. */
   private queueStarts(nodes: NodeView[], firing: readonly string[], term: AbortSignal): void {
     const names = nodes.map((n) => n.name);
-    for (const n of nodes) {
-      const rv = this.observer.raw(n.name)?.metadata.resourceVersion;
-      if (rv !== undefined) this.decidedOn.set(n.name, rv);
-    }
+    for (const name of names) this.decideOn(name);
     this.jobs.dispatch([LOCK, ...names], async (job) => {
       try {
         await this.actions.take(nodes, term);
