@@ -11,6 +11,7 @@ import { benchFleet } from './fleet.ts';
 import { benchIdle } from './idle.ts';
 import { benchNode } from './node.ts';
 import { benchPodCache } from './pod-cache.ts';
+import { benchRuntimeFloor } from './runtime-floor.ts';
 import { benchScale } from './scale.ts';
 import { benchWindows } from './windows.ts';
 
@@ -28,6 +29,7 @@ const benches: Record<string, () => Promise<string[]>> = {
   scale: () => benchScale(),
   fleet: () => benchFleet(),
   idle: () => benchIdle(),
+  'runtime-floor': () => benchRuntimeFloor(),
 };
 
 const wanted = process.argv.slice(2);

@@ -1,0 +1,42 @@
+// Resident memory of a process as the kernel reports it, sampled while it idles (the agent bench, the runtime
+// floor bench).
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function rssMiB(pid: number): number {
+  return Number(execFileSync('ps', ['-o', 'rss=', '-p', String(pid)], { encoding: 'utf8' }).trim()) / 1024;
+}
+
+/** A process's resident memory split as the kernel reports it: anonymous (its own heap and stacks) and
+ * file-backed (pages of its executable and libraries it touched), in MiB. */
+export function rssSplit(pid: number): { anon: number; file: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN);
+  return { anon: kib('RssAnon') / 1024, file: kib('RssFile') / 1024 };
+}
+
+export interface IdleSample {
+  at: number;
+  rss: number;
+  anon: number;
+  file: number;
+}
+
+/** Samples a process's RSS every 10 s for `seconds`; returns the sample at 60 s and the last one. */
+export async function idleRss(pid: number, seconds: number): Promise<{ at60: IdleSample; end: IdleSample }> {
+  const samples: IdleSample[] = [];
+  const start = Date.now();
+  while (Date.now() - start < seconds * 1000) {
+    await sleep(Math.min(10_000, seconds * 1000));
+    samples.push({ at: (Date.now() - start) / 1000, rss: rssMiB(pid), ...rssSplit(pid) });
+  }
+  return {
+    at60: samples.find((s) => s.at >= 60) ?? samples[samples.length - 1]!,
+    end: samples[samples.length - 1]!,
+  };
+}
+
+export const mib = (s: IdleSample) =>
+  `${s.rss.toFixed(1)} MiB (anon ${s.anon.toFixed(1)}, file ${s.file.toFixed(1)})`;
