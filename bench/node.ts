@@ -5,7 +5,10 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Cycle, RealNodeWorld } from '../e2e/node/world.ts';
+import { stringify } from 'yaml';
+import { type Cycle, type GuestMemory, RealNodeWorld } from '../e2e/node/world.ts';
+import { eventually } from '../testkit/eventually.ts';
+import { kubectl } from '../testkit/world/install.ts';
 
 const s = (ms: number | undefined) => (ms === undefined ? '–' : `${(ms / 1000).toFixed(1)} s`);
 
@@ -33,8 +36,16 @@ export async function benchNode(): Promise<string[]> {
     `| warm build (cached archive) | ${s(warm.ms)} |`,
     '',
   ];
-  const w = await new RealNodeWorld().start();
+  const kuredBin = process.env.KREBOOT_KURED_BIN;
+  const kuredImage = kuredBin
+    ? execFileSync('bash', ['e2e/node/build-kured-image.sh', kuredBin], { encoding: 'utf8' })
+        .trim()
+        .split('\n')
+        .pop()!
+    : undefined;
+  const w = await new RealNodeWorld({ extraImages: kuredImage ? [kuredImage] : [] }).start();
   try {
+    if (kuredImage) lines.push(...(await kuredSideBySide(w)), '');
     lines.push(
       '| VM boot under TCG (2 vCPU, 2 GiB), from QEMU start | |',
       '| --- | --- |',
@@ -78,4 +89,107 @@ export async function benchNode(): Promise<string[]> {
     await w.stop();
   }
   return lines;
+}
+
+const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+const memRow = (name: string, m: GuestMemory) =>
+  `| ${name} | ${mib(m.memoryBytes)} | ${mib(m.rssBytes)} (anon ${mib(m.rssAnonBytes)}, file ${mib(m.rssFileBytes)}) |`;
+
+/**
+ * kured's agent next to kreboot's on the same real node, both idle under the same kubelet: kured 1.23's own
+ * DaemonSet and RBAC (its manifests, the image replaced; the reboot command made harmless; no sentinel exists while
+ * it runs), measured 20 s after its pod runs, then removed before kreboot's reboot cycles.
+ */
+async function kuredSideBySide(w: RealNodeWorld): Promise<string[]> {
+  const ns = 'kube-system';
+  const manifests = [
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'kured', namespace: ns } },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRole',
+      metadata: { name: 'kured' },
+      rules: [
+        { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'patch'] },
+        { apiGroups: [''], resources: ['pods'], verbs: ['list', 'delete', 'get'] },
+        { apiGroups: ['apps'], resources: ['daemonsets'], verbs: ['get'] },
+        { apiGroups: [''], resources: ['pods/eviction'], verbs: ['create'] },
+      ],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: { name: 'kured' },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'kured' },
+      subjects: [{ kind: 'ServiceAccount', name: 'kured', namespace: ns }],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: { name: 'kured', namespace: ns },
+      rules: [
+        { apiGroups: ['apps'], resources: ['daemonsets'], resourceNames: ['kured'], verbs: ['update'] },
+      ],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: 'kured', namespace: ns },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'kured' },
+      subjects: [{ kind: 'ServiceAccount', name: 'kured', namespace: ns }],
+    },
+    {
+      apiVersion: 'apps/v1',
+      kind: 'DaemonSet',
+      metadata: { name: 'kured', namespace: ns },
+      spec: {
+        selector: { matchLabels: { name: 'kured' } },
+        template: {
+          metadata: { labels: { name: 'kured' } },
+          spec: {
+            serviceAccountName: 'kured',
+            hostPID: true,
+            volumes: [{ name: 'sentinel', hostPath: { path: '/var/run', type: 'Directory' } }],
+            containers: [
+              {
+                name: 'kured',
+                image: 'kreboot.test/kured:1',
+                imagePullPolicy: 'Never',
+                securityContext: { privileged: true, readOnlyRootFilesystem: true },
+                env: [{ name: 'KURED_NODE_ID', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } }],
+                volumeMounts: [{ mountPath: '/sentinel', name: 'sentinel', readOnly: true }],
+                command: [
+                  '/usr/bin/kured',
+                  '--reboot-sentinel=/sentinel/reboot-required',
+                  '--reboot-command=/bin/true',
+                ],
+              },
+            ],
+          },
+        },
+      },
+    },
+  ];
+  const yaml = manifests.map((m) => stringify(m)).join('---\n');
+  await kubectl(w.cp.kubeconfig, ['apply', '-f', '-'], yaml);
+  try {
+    await eventually(
+      'kured running on the VM',
+      async () => (await w.pods(ns, 'name=kured'))[0]?.status?.containerStatuses?.[0]?.ready === true,
+      5 * 60_000,
+      1000,
+    );
+    await new Promise((r) => setTimeout(r, 20_000)); // the same settle as the agent's reading below
+    const kuredPid = (await w.vm.sh('pgrep -x kured | head -1')).trim();
+    if (!kuredPid) throw new Error('kured runs in a pod but no kured process was found in the guest');
+    const kured = await w.memoryInGuest(kuredPid);
+    const agent = await w.agentInGuest();
+    return [
+      '| both agents idle on the same real node, 20 s after kured started | cgroup memory.current | RSS |',
+      '| --- | --- | --- |',
+      memRow('kreboot agent (deploy/base)', agent),
+      memRow('kured 1.23.0 (its DaemonSet)', kured),
+    ];
+  } finally {
+    await kubectl(w.cp.kubeconfig, ['delete', '--wait=true', '-f', '-'], yaml);
+  }
 }

@@ -35,6 +35,14 @@ export interface PodObj {
   };
 }
 
+export interface GuestMemory {
+  /** memory.current of the process's cgroup (its container). */
+  memoryBytes: number;
+  rssBytes: number;
+  rssAnonBytes: number;
+  rssFileBytes: number;
+}
+
 export const isReady = (n: NodeObj) =>
   n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
 
@@ -75,6 +83,9 @@ export class RealNodeWorld {
   /** Milliseconds from VM start to: the guest agent answering, the Node Ready, the agent pod Ready. */
   readonly bootTimings: Record<string, number> = {};
 
+  /** `extraImages`: more OCI archives for the guest's containerd (the bench's kured image). */
+  constructor(private readonly opts: { extraImages?: string[] } = {}) {}
+
   async start(): Promise<this> {
     const vmDir = built('e2e/node/build-rootfs.sh');
     const kreboot = built('e2e/node/build-image.sh');
@@ -106,7 +117,7 @@ export class RealNodeWorld {
       name: NODE,
       dir: join(this.dir, 'vm'),
       vmDir,
-      images: [kreboot, pause],
+      images: [kreboot, pause, ...(this.opts.extraImages ?? [])],
       pki: this.cp.pki,
       apiPort: this.cp.ports.apiserver!,
     });
@@ -242,14 +253,28 @@ export class RealNodeWorld {
   }
 
   /** The agent's process in the guest: its AppArmor confinement, capabilities and memory as the kubelet counts it. */
-  async agentInGuest(): Promise<{ pid: string; confinement: string; capEff: string; memoryBytes: number }> {
+  async agentInGuest(): Promise<{ pid: string; confinement: string; capEff: string } & GuestMemory> {
     const vm = this.vm;
     const pid = (await vm.sh("pgrep -f '/app/kreboot.mjs agent' | head -1")).trim();
     const confinement = (await vm.sh(`cat /proc/${pid}/attr/current`)).trim();
     const capEff = (await vm.sh(`sed -n 's/^CapEff:\\t//p' /proc/${pid}/status`)).trim();
+    return { pid, confinement, capEff, ...(await this.memoryInGuest(pid)) };
+  }
+
+  /** A guest process's memory: its container cgroup's charge (what the kubelet counts) and its RSS split. */
+  async memoryInGuest(pid: string): Promise<GuestMemory> {
+    const vm = this.vm;
     const cg = (await vm.sh(`sed -n 's/^0:://p' /proc/${pid}/cgroup`)).trim();
     const memoryBytes = Number((await vm.sh(`cat /sys/fs/cgroup${cg}/memory.current`)).trim());
-    return { pid, confinement, capEff, memoryBytes };
+    const status = await vm.sh(`cat /proc/${pid}/status`);
+    const kib = (k: string) =>
+      Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN) * 1024;
+    return {
+      memoryBytes,
+      rssBytes: kib('VmRSS'),
+      rssAnonBytes: kib('RssAnon'),
+      rssFileBytes: kib('RssFile'),
+    };
   }
 
   /** Touches the sentinel in the guest and follows the node until kreboot has rebooted it and let it go. */
