@@ -2,6 +2,7 @@
 // floor bench).
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { residentFromStatus } from '../testkit/proc-status.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -9,12 +10,10 @@ export function rssMiB(pid: number): number {
   return Number(execFileSync('ps', ['-o', 'rss=', '-p', String(pid)], { encoding: 'utf8' }).trim()) / 1024;
 }
 
-/** A process's resident memory split as the kernel reports it: anonymous (its own heap and stacks) and
- * file-backed (pages of its executable and libraries it touched), in MiB. */
+/** A process's resident memory split as the kernel reports it: anonymous and file-backed, in MiB. */
 export function rssSplit(pid: number): { anon: number; file: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kib = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN);
-  return { anon: kib('RssAnon') / 1024, file: kib('RssFile') / 1024 };
+  const r = residentFromStatus(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return { anon: r.rssAnonBytes / 2 ** 20, file: r.rssFileBytes / 2 ** 20 };
 }
 
 export interface IdleSample {

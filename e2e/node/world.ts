@@ -13,6 +13,7 @@ import { KubeHttp } from '../../operator/kube/http.ts';
 import { Annotations } from '../../operator/protocol.ts';
 import { ControlPlane } from '../../testkit/cluster/controlplane.ts';
 import { eventually } from '../../testkit/eventually.ts';
+import { type Resident, residentFromStatus } from '../../testkit/proc-status.ts';
 import { freePort } from '../../testkit/prom/prometheus.ts';
 import { ControllerProcess } from '../../testkit/sim/controller-process.ts';
 import { helmTemplate } from '../../testkit/tools/tools.ts';
@@ -35,12 +36,9 @@ export interface PodObj {
   };
 }
 
-export interface GuestMemory {
+export interface GuestMemory extends Resident {
   /** memory.current of the process's cgroup (its container). */
   memoryBytes: number;
-  rssBytes: number;
-  rssAnonBytes: number;
-  rssFileBytes: number;
 }
 
 export const isReady = (n: NodeObj) =>
@@ -266,15 +264,7 @@ export class RealNodeWorld {
     const vm = this.vm;
     const cg = (await vm.sh(`sed -n 's/^0:://p' /proc/${pid}/cgroup`)).trim();
     const memoryBytes = Number((await vm.sh(`cat /sys/fs/cgroup${cg}/memory.current`)).trim());
-    const status = await vm.sh(`cat /proc/${pid}/status`);
-    const kib = (k: string) =>
-      Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN) * 1024;
-    return {
-      memoryBytes,
-      rssBytes: kib('VmRSS'),
-      rssAnonBytes: kib('RssAnon'),
-      rssFileBytes: kib('RssFile'),
-    };
+    return { memoryBytes, ...residentFromStatus(await vm.sh(`cat /proc/${pid}/status`)) };
   }
 
   /** Touches the sentinel in the guest and follows the node until kreboot has rebooted it and let it go. */
