@@ -1,19 +1,14 @@
 // Resident memory of a process as the kernel reports it, sampled while it idles (the agent bench, the runtime
 // floor bench).
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { residentFromStatus } from '../testkit/proc-status.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export function rssMiB(pid: number): number {
-  return Number(execFileSync('ps', ['-o', 'rss=', '-p', String(pid)], { encoding: 'utf8' }).trim()) / 1024;
-}
-
-/** A process's resident memory split as the kernel reports it: anonymous and file-backed, in MiB. */
-export function rssSplit(pid: number): { anon: number; file: number } {
+/** A process's resident memory as the kernel reports it (all, anonymous, file-backed), in MiB. */
+function resident(pid: number): { rss: number; anon: number; file: number } {
   const r = residentFromStatus(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return { anon: r.rssAnonBytes / 2 ** 20, file: r.rssFileBytes / 2 ** 20 };
+  return { rss: r.rssBytes / 2 ** 20, anon: r.rssAnonBytes / 2 ** 20, file: r.rssFileBytes / 2 ** 20 };
 }
 
 export interface IdleSample {
@@ -29,7 +24,7 @@ export async function idleRss(pid: number, seconds: number): Promise<{ at60: Idl
   const start = Date.now();
   while (Date.now() - start < seconds * 1000) {
     await sleep(Math.min(10_000, seconds * 1000));
-    samples.push({ at: (Date.now() - start) / 1000, rss: rssMiB(pid), ...rssSplit(pid) });
+    samples.push({ at: (Date.now() - start) / 1000, ...resident(pid) });
   }
   return {
     at60: samples.find((s) => s.at >= 60) ?? samples[samples.length - 1]!,
