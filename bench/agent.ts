@@ -148,7 +148,7 @@ export async function benchAgent(): Promise<string[]> {
     if (kuredBin) {
       const run = await startKured({
         bin: kuredBin,
-        kc,
+        kubeconfig: cp.kubeconfig,
         server: cp.server,
         caFile: join(cp.pki, 'ca.crt'),
         dir: join(dir, 'kured'),

@@ -3,63 +3,110 @@
 // (KREBOOT_KURED_BIN) is run against the same quiet API server, idle, and its RSS sampled as the agent's is.
 // kured only knows in-cluster credentials, so it runs in a mount namespace of its own with a tmpfs over /run that
 // holds a service-account token (TokenRequest) and the CA; nothing on this machine is changed.
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AppsV1Api, CoreV1Api, type KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import { stringify } from 'yaml';
+import { kubectl } from '../testkit/world/install.ts';
 
 export interface KuredRun {
   child: ChildProcess;
   stop(): Promise<void>;
 }
 
+const ns = 'kube-system';
+
+/**
+ * kured 1.23's own install (kured-ds.yaml and kured-rbac.yaml of its repository) as one YAML stream: its service
+ * account and RBAC, and its DaemonSet with `image` and its reboot command made harmless, plus `args`.
+ */
+export function kuredManifests(image: string, args: string[]): string {
+  const manifests = [
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'kured', namespace: ns } },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRole',
+      metadata: { name: 'kured' },
+      rules: [
+        { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'patch'] },
+        { apiGroups: [''], resources: ['pods'], verbs: ['list', 'delete', 'get'] },
+        { apiGroups: ['apps'], resources: ['daemonsets'], verbs: ['get'] },
+        { apiGroups: [''], resources: ['pods/eviction'], verbs: ['create'] },
+      ],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: { name: 'kured' },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'kured' },
+      subjects: [{ kind: 'ServiceAccount', name: 'kured', namespace: ns }],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: { name: 'kured', namespace: ns },
+      rules: [
+        { apiGroups: ['apps'], resources: ['daemonsets'], resourceNames: ['kured'], verbs: ['update'] },
+      ],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: 'kured', namespace: ns },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'kured' },
+      subjects: [{ kind: 'ServiceAccount', name: 'kured', namespace: ns }],
+    },
+    {
+      apiVersion: 'apps/v1',
+      kind: 'DaemonSet',
+      metadata: { name: 'kured', namespace: ns },
+      spec: {
+        selector: { matchLabels: { name: 'kured' } },
+        template: {
+          metadata: { labels: { name: 'kured' } },
+          spec: {
+            serviceAccountName: 'kured',
+            hostPID: true,
+            volumes: [{ name: 'sentinel', hostPath: { path: '/var/run', type: 'Directory' } }],
+            containers: [
+              {
+                name: 'kured',
+                image,
+                imagePullPolicy: 'Never',
+                securityContext: { privileged: true, readOnlyRootFilesystem: true },
+                env: [{ name: 'KURED_NODE_ID', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } }],
+                volumeMounts: [{ mountPath: '/sentinel', name: 'sentinel', readOnly: true }],
+                command: ['/usr/bin/kured', '--reboot-command=/bin/true', ...args],
+              },
+            ],
+          },
+        },
+      },
+    },
+  ];
+  return manifests.map((m) => stringify(m)).join('---\n');
+}
+
 /** Starts kured as its DaemonSet would run it on `nodeName` (check period 1 h, harmless reboot command). */
 export async function startKured(opts: {
   bin: string;
-  kc: KubeConfig;
+  kubeconfig: string;
   server: string;
   caFile: string;
   dir: string;
   nodeName: string;
   metricsPort: number;
 }): Promise<KuredRun> {
-  const core = opts.kc.makeApiClient(CoreV1Api);
-  const ns = 'kube-system';
-  await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: 'kured' } } });
-  // kured's own ClusterRole is narrower; authorization is not what is measured, so cluster-admin keeps this short.
-  await opts.kc.makeApiClient(RbacAuthorizationV1Api).createClusterRoleBinding({
-    body: {
-      metadata: { name: 'bench-kured' },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cluster-admin' },
-      subjects: [{ kind: 'ServiceAccount', name: 'kured', namespace: ns }],
-    },
-  });
-  // The DaemonSet kured keeps its lock on (no controller-manager here: it is only an object).
-  await opts.kc.makeApiClient(AppsV1Api).createNamespacedDaemonSet({
-    namespace: ns,
-    body: {
-      metadata: { name: 'kured' },
-      spec: {
-        selector: { matchLabels: { name: 'kured' } },
-        template: {
-          metadata: { labels: { name: 'kured' } },
-          spec: { containers: [{ name: 'kured', image: 'ghcr.io/kubereboot/kured:1.23.0' }] },
-        },
-      },
-    },
-  });
-  const token = await core.createNamespacedServiceAccountToken({
-    name: 'kured',
-    namespace: ns,
-    body: { spec: { expirationSeconds: 3600 } },
-  });
+  // Objects only on the bench's quiet API server (no controllers there): the lock's DaemonSet and kured's RBAC.
+  await kubectl(opts.kubeconfig, ['apply', '-f', '-'], kuredManifests('kreboot.test/kured:1', []));
+  const jwt = (
+    await kubectl(opts.kubeconfig, ['create', 'token', 'kured', '-n', ns, '--duration=1h'])
+  ).trim();
   const sa = join(opts.dir, 'sa');
   mkdirSync(sa, { recursive: true });
-  const jwt = token.status?.token;
-  if (!jwt) throw new Error('TokenRequest for kube-system/kured returned no token');
   writeFileSync(join(sa, 'token'), jwt);
   writeFileSync(join(sa, 'namespace'), ns);
-  execFileSync('cp', [opts.caFile, join(sa, 'ca.crt')]);
+  copyFileSync(opts.caFile, join(sa, 'ca.crt'));
   const url = new URL(opts.server);
   const script = [
     'set -e',

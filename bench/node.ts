@@ -5,10 +5,10 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
 import { type Cycle, type GuestMemory, RealNodeWorld } from '../e2e/node/world.ts';
 import { eventually } from '../testkit/eventually.ts';
 import { kubectl } from '../testkit/world/install.ts';
+import { kuredManifests } from './kured.ts';
 
 const s = (ms: number | undefined) => (ms === undefined ? '–' : `${(ms / 1000).toFixed(1)} s`);
 
@@ -102,74 +102,7 @@ const memRow = (name: string, m: GuestMemory) =>
  */
 async function kuredSideBySide(w: RealNodeWorld): Promise<string[]> {
   const ns = 'kube-system';
-  const manifests = [
-    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'kured', namespace: ns } },
-    {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'ClusterRole',
-      metadata: { name: 'kured' },
-      rules: [
-        { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'patch'] },
-        { apiGroups: [''], resources: ['pods'], verbs: ['list', 'delete', 'get'] },
-        { apiGroups: ['apps'], resources: ['daemonsets'], verbs: ['get'] },
-        { apiGroups: [''], resources: ['pods/eviction'], verbs: ['create'] },
-      ],
-    },
-    {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'ClusterRoleBinding',
-      metadata: { name: 'kured' },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'kured' },
-      subjects: [{ kind: 'ServiceAccount', name: 'kured', namespace: ns }],
-    },
-    {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'Role',
-      metadata: { name: 'kured', namespace: ns },
-      rules: [
-        { apiGroups: ['apps'], resources: ['daemonsets'], resourceNames: ['kured'], verbs: ['update'] },
-      ],
-    },
-    {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'RoleBinding',
-      metadata: { name: 'kured', namespace: ns },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'kured' },
-      subjects: [{ kind: 'ServiceAccount', name: 'kured', namespace: ns }],
-    },
-    {
-      apiVersion: 'apps/v1',
-      kind: 'DaemonSet',
-      metadata: { name: 'kured', namespace: ns },
-      spec: {
-        selector: { matchLabels: { name: 'kured' } },
-        template: {
-          metadata: { labels: { name: 'kured' } },
-          spec: {
-            serviceAccountName: 'kured',
-            hostPID: true,
-            volumes: [{ name: 'sentinel', hostPath: { path: '/var/run', type: 'Directory' } }],
-            containers: [
-              {
-                name: 'kured',
-                image: 'kreboot.test/kured:1',
-                imagePullPolicy: 'Never',
-                securityContext: { privileged: true, readOnlyRootFilesystem: true },
-                env: [{ name: 'KURED_NODE_ID', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } }],
-                volumeMounts: [{ mountPath: '/sentinel', name: 'sentinel', readOnly: true }],
-                command: [
-                  '/usr/bin/kured',
-                  '--reboot-sentinel=/sentinel/reboot-required',
-                  '--reboot-command=/bin/true',
-                ],
-              },
-            ],
-          },
-        },
-      },
-    },
-  ];
-  const yaml = manifests.map((m) => stringify(m)).join('---\n');
+  const yaml = kuredManifests('kreboot.test/kured:1', ['--reboot-sentinel=/sentinel/reboot-required']);
   await kubectl(w.cp.kubeconfig, ['apply', '-f', '-'], yaml);
   try {
     await eventually(

@@ -108,7 +108,7 @@ export async function benchRuntimeFloor(): Promise<string[]> {
       mkdirSync(join(dir, 'kured'));
       const run = await startKured({
         bin: process.env.KREBOOT_KURED_BIN,
-        kc,
+        kubeconfig: cp.kubeconfig,
         server: cp.server,
         caFile: join(cp.pki, 'ca.crt'),
         dir: join(dir, 'kured'),
