@@ -2,8 +2,11 @@
 # Every step here is exercised outside Docker by test/integration/dockerfile.test.ts (there is no Docker engine
 # on the build machine): the same files copied, the same commands run, the entrypoint started from /app alone.
 
-# --- build: install the locked dependencies and bundle the CLI (all dependencies inlined) ---
+# --- build: install the locked dependencies, bundle the CLI (all dependencies inlined), build the agent's binding ---
 FROM node:24-bookworm-slim AS build
+# The agent's memory trim is one C file (operator/agent/native/trim.c, a Node-API binding): a C compiler here,
+# nothing of it in the runtime stage but the built dist/trim.node.
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund

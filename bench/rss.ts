@@ -1,7 +1,7 @@
 // Resident memory of a process as the kernel reports it, sampled while it idles (the agent bench, the runtime
 // floor bench).
 import { readFileSync } from 'node:fs';
-import { residentFromStatus } from '../testkit/proc-status.ts';
+import { residentFromStatus } from '../operator/util/proc-status.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

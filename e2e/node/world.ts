@@ -13,7 +13,7 @@ import { KubeHttp } from '../../operator/kube/http.ts';
 import { Annotations } from '../../operator/protocol.ts';
 import { ControlPlane } from '../../testkit/cluster/controlplane.ts';
 import { eventually } from '../../testkit/eventually.ts';
-import { type Resident, residentFromStatus } from '../../testkit/proc-status.ts';
+import { type Resident, residentFromStatus } from '../../operator/util/proc-status.ts';
 import { freePort } from '../../testkit/prom/prometheus.ts';
 import { ControllerProcess } from '../../testkit/sim/controller-process.ts';
 import { helmTemplate } from '../../testkit/tools/tools.ts';

@@ -1,6 +1,6 @@
-// `kreboot agent` configuration: flags and KREBOOT_* env vars, one zod schema per option.
-import { z } from 'zod';
-import { boolString, durationString, type OptionSpecs, type OptionValues } from '../config/options.ts';
+// `kreboot agent` configuration: flags and KREBOOT_* env vars, one parser per option (flags.ts: no zod on nodes).
+import { bool, duration, oneOf, text } from '../config/flags.ts';
+import type { OptionSpecs, OptionValues } from '../config/options.ts';
 import { commonOptions } from '../runtime/command-runtime.ts';
 
 /**
@@ -17,18 +17,16 @@ export const DEFAULT_BOOT_ID_FILE = '/proc/sys/kernel/random/boot_id';
  */
 export const AGENT_NODE_FLAGS = ['--lite-mode', '--max-semi-space-size=1'] as const;
 
-const absPath = z.string().refine((s) => s.startsWith('/'), 'must be an absolute path');
+const absPath = text().check((s) => s.startsWith('/'), 'must be an absolute path');
 
 export const agentOptions = {
   nodeName: {
     flag: 'node-name',
     help: 'this node (set from the downward API: spec.nodeName)',
-    schema: z
-      .string({ error: 'is required' })
-      .regex(
-        /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/,
-        'must be a Kubernetes node name (lowercase DNS subdomain)',
-      ),
+    schema: text({
+      pattern: /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/,
+      message: 'must be a Kubernetes node name (lowercase DNS subdomain)',
+    }),
     example: 'worker-1',
   },
   sentinelFile: {
@@ -40,7 +38,7 @@ export const agentOptions = {
   sentinelCommand: {
     flag: 'sentinel-command',
     help: 'instead of the file: a shell command run in the host namespaces; exit 0 = reboot required, 1 = not',
-    schema: z.string().min(1, 'must not be empty').optional(),
+    schema: text().optional(),
     example: 'needs-restarting -r',
   },
   bootIdFile: {
@@ -52,41 +50,45 @@ export const agentOptions = {
   rebootMethod: {
     flag: 'reboot-method',
     help: 'command (run --reboot-command through nsenter; privileged pod) or signal (SIGRTMIN+5 to PID 1; hostPID only)',
-    schema: z.enum(['command', 'signal'], { error: 'must be "command" or "signal"' }).default('command'),
+    schema: oneOf(['command', 'signal'], 'must be "command" or "signal"').default('command'),
     example: 'signal',
   },
   rebootCommand: {
     flag: 'reboot-command',
     help: 'the reboot command for --reboot-method=command (default "systemctl reboot")',
-    schema: z.string().min(1, 'must not be empty').default('systemctl reboot'),
+    schema: text().default('systemctl reboot'),
     example: 'systemctl reboot',
   },
   direct: {
     flag: 'direct',
     help: 'run the sentinel and reboot commands directly, not through nsenter (agent running on the host; tests)',
-    schema: boolString.default(false),
+    schema: bool().default(false),
     boolean: true,
     example: 'true',
   },
   checkPeriod: {
     flag: 'check-period',
     help: 'how often to check the sentinel besides file-system events (default 1m)',
-    schema: durationString
-      .default(60_000)
-      .pipe(z.number().min(1000, 'must be at least 1s').max(86_400_000, 'must be at most 24h')),
+    schema: duration({ min: 1000, max: 86_400_000 }).default(60_000),
     example: '1m',
   },
   commandTimeout: {
     flag: 'command-timeout',
     help: 'how long a sentinel command may run (default 30s)',
-    schema: durationString.default(30_000).pipe(z.number().min(100, 'must be at least 100ms')),
+    schema: duration({ min: 100 }).default(30_000),
     example: '30s',
   },
   watchSilenceTimeout: {
     flag: 'watch-silence-timeout',
     help: 'relist the node when its watch delivers nothing (not even a bookmark) for this long (default 3m)',
-    schema: durationString.default(180_000).pipe(z.number().min(1000, 'must be at least 1s')),
+    schema: duration({ min: 1000 }).default(180_000),
     example: '3m',
+  },
+  memoryTrimAfter: {
+    flag: 'memory-trim-after',
+    help: 'hand the start-up pages of the executable back to the kernel once the agent has been ready this long; 0 = never (default 10s)',
+    schema: duration({ max: 3_600_000 }).default(10_000),
+    example: '10s',
   },
   ...commonOptions(9746),
 } satisfies OptionSpecs;

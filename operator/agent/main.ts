@@ -1,5 +1,8 @@
 // `kreboot agent`: wires config, the API connection, the sentinel, the rebooter and the metrics server.
+import { realpathSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Logger } from 'pino';
 import { ConfigError, helpText, parseOptions } from '../config/options.ts';
 import { KubeHttp } from '../kube/http.ts';
 import { ownNodeApi } from '../kube/own-node.ts';
@@ -12,6 +15,7 @@ import { Agent } from './agent.ts';
 import { agentOptions } from './config.ts';
 import { commandRebooter, type Rebooter, signalRebooter } from './reboot.ts';
 import { checkSentinel } from './sentinel.ts';
+import { loadTrimNative, scheduleTrim, TRIM_BINDING } from './trim.ts';
 
 const SUMMARY =
   'Per-node agent: reports on its own Node whether this host needs a reboot, and reboots it only when the\n' +
@@ -27,6 +31,23 @@ export async function readBootId(file: string): Promise<string> {
   const id = text.trim();
   if (!id) throw new ConfigError([`--boot-id-file: ${file} is empty; it must hold this boot's ID`]);
   return id;
+}
+
+/** The memory trim (trim.ts), with its native binding next to the entry script: /app/trim.node in the image. */
+function startTrim(afterMs: number, ready: () => boolean, log: Logger): () => void {
+  if (afterMs === 0) return () => {};
+  const entry = process.argv[1] ? realpathSync(process.argv[1]) : '';
+  const native = loadTrimNative(join(dirname(entry), TRIM_BINDING));
+  if ('why' in native) {
+    log.info({ phase: 'trim', reason: native.why }, 'memory trim off');
+    return () => {};
+  }
+  return scheduleTrim({
+    afterMs,
+    ready,
+    native: native.native,
+    log,
+  });
 }
 
 export async function runAgent(argv: string[]): Promise<number> {
@@ -82,9 +103,11 @@ export async function runAgent(argv: string[]): Promise<number> {
   });
   log.info({ phase: 'start', api: conn.source, metricsPort: cfg.metricsPort, version: VERSION }, 'agent up');
   agent.start();
+  const cancelTrim = startTrim(cfg.memoryTrimAfter, () => agent.ready, log);
 
   const sig = await untilSignal();
   log.info({ phase: 'stop', reason: sig }, 'stopping');
+  cancelTrim();
   stopServer(server);
   await agent.stop();
   http.close();

@@ -7,14 +7,8 @@ import { readFileSync } from 'node:fs';
 import { parseAllDocuments, stringify } from 'yaml';
 import { z } from 'zod';
 import { agentOptions } from '../agent/config.ts';
-import {
-  boolString,
-  ConfigError,
-  durationString,
-  helpText,
-  type OptionSpecs,
-  parseOptions,
-} from '../config/options.ts';
+import { ConfigError, helpText, type OptionSpecs, parseOptions } from '../config/options.ts';
+import { boolString, durationString } from '../config/zod-values.ts';
 import { controllerOptions } from '../controller/config.ts';
 import { clientOptions, connectClient } from '../runtime/client-connect.ts';
 import { VERSION } from '../version.ts';

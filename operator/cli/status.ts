@@ -4,14 +4,8 @@
 // and blocking pods are evaluated by the controller only; the plan says so.
 import { stringify } from 'yaml';
 import { z } from 'zod';
-import {
-  boolString,
-  ConfigError,
-  durationString,
-  helpText,
-  type OptionSpecs,
-  parseOptions,
-} from '../config/options.ts';
+import { ConfigError, helpText, type OptionSpecs, parseOptions } from '../config/options.ts';
+import { boolString, durationString } from '../config/zod-values.ts';
 import { parseLock } from '../controller/lock.ts';
 import { OPEN_GATES, type Plan, plan } from '../controller/plan.ts';
 import { plannerOptions } from '../controller/planner-options.ts';

@@ -4,7 +4,8 @@
 // checked by the API server first with --dry-run (RBAC and admission included, nothing written), and recorded
 // in an Event naming who (from the API server's own SelfSubjectReview) and why (--reason).
 import { z } from 'zod';
-import { boolString, ConfigError, helpText, type OptionSpecs, parseOptions } from '../config/options.ts';
+import { ConfigError, helpText, type OptionSpecs, parseOptions } from '../config/options.ts';
+import { boolString } from '../config/zod-values.ts';
 import { ApiError, type KubeHttp } from '../kube/http.ts';
 import { microTime } from '../kube/time.ts';
 import { Annotations, GROUP, Leases } from '../protocol.ts';

@@ -1,24 +1,22 @@
-// Command-line + environment configuration, parsed once at start-up through one zod schema.
+// Command-line + environment configuration, parsed once at start-up, each option through its own schema.
 // Every option is `--flag value` (or `--flag=value`) and `KREBOOT_<FLAG>` in the environment; the flag wins.
 // Errors name the flag, its environment variable, what was wrong and what to write instead.
-import { z } from 'zod';
-import { parseDuration } from '../util/duration.ts';
+import type { OutputOf, ValueSchema } from './flags.ts';
 
-export interface OptionSpec<S extends z.ZodType = z.ZodType> {
+export interface OptionSpec<S extends ValueSchema = ValueSchema> {
   /** Kebab-case flag name without the dashes. */
   flag: string;
   help: string;
-  /** Validates (and coerces) the raw string; apply defaults here. */
+  /** Validates (and coerces) the raw string; apply defaults here. A zod schema, or a Flag from flags.ts. */
   schema: S;
   /** A flag given without a value means "true". */
   boolean?: boolean;
-  /** Example of a valid value, shown in errors. */
   /** A literal valid value (no shell quoting): shown in errors and help, and rendered by the Helm chart test. */
   example?: string;
 }
 
 export type OptionSpecs = Record<string, OptionSpec>;
-export type OptionValues<T extends OptionSpecs> = { [K in keyof T]: z.output<T[K]['schema']> };
+export type OptionValues<T extends OptionSpecs> = { [K in keyof T]: OutputOf<T[K]['schema']> };
 
 export class ConfigError extends Error {
   readonly exitCode = 2;
@@ -29,21 +27,6 @@ export class ConfigError extends Error {
 }
 
 export const envName = (flag: string) => `KREBOOT_${flag.toUpperCase().replaceAll('-', '_')}`;
-
-/** A boolean that accepts the spellings people put in env vars and flags, and nothing else. */
-export const boolString = z
-  .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])])
-  .transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
-
-/** A Go-style duration ("90s", "5m", "1h30m", "250ms") to milliseconds. */
-export const durationString = z.string().transform((s, ctx) => {
-  const ms = parseDuration(s);
-  if (ms === undefined) {
-    ctx.addIssue({ code: 'custom', message: `"${s}" is not a duration; write e.g. 30s, 5m or 1h30m` });
-    return z.NEVER;
-  }
-  return ms;
-});
 
 function levenshtein(a: string, b: string): number {
   const d = Array.from({ length: b.length + 1 }, (_, i) => i);

@@ -2,7 +2,8 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { parseMatchers } from '../alerts/filter.ts';
-import { boolString, type OptionSpecs, type OptionValues } from '../config/options.ts';
+import type { OptionSpecs, OptionValues } from '../config/options.ts';
+import { boolString } from '../config/zod-values.ts';
 import { parseSelector } from '../kube/selector.ts';
 import { clientOptions } from '../runtime/client-connect.ts';
 import { commonOptions } from '../runtime/command-runtime.ts';

@@ -1,7 +1,8 @@
 // The planner's options: one spec for the controller's flags and for `kreboot plan`, which must plan as the
 // controller does (same limits, windows, selectors), so the two cannot drift apart.
 import { z } from 'zod';
-import { durationString, type OptionSpecs } from '../config/options.ts';
+import type { OptionSpecs } from '../config/options.ts';
+import { durationString } from '../config/zod-values.ts';
 import { parseSelector } from '../kube/selector.ts';
 
 const limit = z

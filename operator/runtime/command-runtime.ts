@@ -1,7 +1,7 @@
 // What every long-running kreboot command shares: the API connection, the metrics/health server, the
 // common flags, and waiting for SIGTERM.
 import { createServer, type Server } from 'node:http';
-import { z } from 'zod';
+import { int, oneOf, text } from '../config/flags.ts';
 import { ConfigError, type OptionSpecs } from '../config/options.ts';
 import { type Connection, loadConnection } from '../kube/connection.ts';
 
@@ -10,38 +10,31 @@ export function commonOptions(defaultPort: number) {
     metricsPort: {
       flag: 'metrics-port',
       help: `port for /metrics, /healthz and /readyz (default ${defaultPort}; 0 disables)`,
-      schema: z.coerce
-        .number({ error: 'must be a number' })
-        .int('must be a whole number')
-        .min(0)
-        .max(65535)
-        .default(defaultPort),
+      schema: int({ min: 0, max: 65535 }).default(defaultPort),
       example: String(defaultPort),
     },
     metricsAddress: {
       flag: 'metrics-address',
       help: 'address the metrics server listens on (default 0.0.0.0)',
-      schema: z.string().min(1).default('0.0.0.0'),
+      schema: text().default('0.0.0.0'),
       example: '127.0.0.1',
     },
     kubeconfig: {
       flag: 'kubeconfig',
       help: 'kubeconfig file (default: in-cluster service account, then $KUBECONFIG, then ~/.kube/config)',
-      schema: z.string().min(1).optional(),
+      schema: text().optional(),
       example: '/etc/kreboot/kubeconfig',
     },
     logLevel: {
       flag: 'log-level',
       help: 'debug, info, warn or error (default info)',
-      schema: z
-        .enum(['debug', 'info', 'warn', 'error'], { error: 'must be debug, info, warn or error' })
-        .default('info'),
+      schema: oneOf(['debug', 'info', 'warn', 'error'], 'must be debug, info, warn or error').default('info'),
       example: 'info',
     },
     logFormat: {
       flag: 'log-format',
       help: 'json (one JSON object per line, default) or text (logfmt, as kured writes: time="…" level=info msg="…")',
-      schema: z.enum(['json', 'text'], { error: 'must be "json" or "text"' }).default('json'),
+      schema: oneOf(['json', 'text'], 'must be "json" or "text"').default('json'),
       example: 'text',
     },
   } satisfies OptionSpecs;

@@ -52,7 +52,7 @@ describe('Dockerfile', () => {
     expect(stages[1]!.runs).toEqual([]); // nothing is installed at runtime
   });
 
-  it('replays the build stage: its COPYs are enough and its RUNs (npm ci, npm run build) succeed', () => {
+  it('replays the build stage: its COPYs are enough and its RUNs (a C compiler, npm ci, npm run build) succeed', () => {
     const src = join(work, 'src');
     const build = stages[0]!;
     for (const c of build.copies) {
@@ -65,7 +65,13 @@ describe('Dockerfile', () => {
         cpSync(p, resolve(src, dest), { recursive: true });
       }
     }
-    expect(build.runs).toEqual(['npm ci --no-audit --no-fund', 'npm run build']);
+    expect(build.runs).toEqual([
+      'apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev && rm -rf /var/lib/apt/lists/*',
+      'npm ci --no-audit --no-fund',
+      'npm run build',
+    ]);
+    // The first RUN gives the stage the C compiler this machine already has (.ci/run installs gcc).
+    expect(spawnSync('cc', ['--version']).status).toBe(0);
     // `npm ci` itself is what .ci/run does on every clean clone, with this lock file; here its result is reused
     // (a symlink) rather than downloaded again, and checked against the lock.
     symlinkSync(resolve('node_modules'), join(src, 'node_modules'));
@@ -74,6 +80,7 @@ describe('Dockerfile', () => {
     const r = spawnSync('npm', ['run', 'build'], { cwd: src, encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     expect(existsSync(join(src, 'dist/kreboot.mjs'))).toBe(true);
+    expect(existsSync(join(src, 'dist/trim.node')), "the agent's memory-trim binding").toBe(true);
   });
 
   it('runs from /app alone as the runtime stage has it: a non-root user, the entrypoint the manifests use', () => {

@@ -1,14 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import {
-  boolString,
-  ConfigError,
-  durationString,
-  envName,
-  helpText,
-  parseOptions,
-} from '../../operator/config/options.ts';
+import { ConfigError, envName, helpText, parseOptions } from '../../operator/config/options.ts';
+import { boolString, durationString } from '../../operator/config/zod-values.ts';
 import { parseDuration } from '../../operator/util/duration.ts';
 
 const specs = {

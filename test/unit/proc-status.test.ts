@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { residentFromStatus } from '../../testkit/proc-status.ts';
+import { residentFromStatus } from '../../operator/util/proc-status.ts';
 
 describe('residentFromStatus (the benches read agents and kured from /proc)', () => {
   it("reads this process's own status: anonymous and file-backed pages add up to its RSS (with shared memory)", () => {

@@ -19,6 +19,11 @@ export interface AgentProcessOptions {
   logLevel?: 'debug' | 'info';
   /** A fixed port keeps the scrape target stable across the agent's restarts; 0 = any free port. */
   metricsPort?: number;
+  /**
+   * The Node executable to run (default: the project's). The agent bench gives the agent a copy of its own, as
+   * its image layer is on a node: pages of a file that other processes map too are not the agent's to trim.
+   */
+  nodeBin?: string;
 }
 
 export class AgentProcess extends LoggedProcess {
@@ -65,7 +70,7 @@ export class AgentProcess extends LoggedProcess {
   }
 
   start(): this {
-    this.spawnLogged(NODE_BIN, this.args(), this.opts.env);
+    this.spawnLogged(this.opts.nodeBin ?? NODE_BIN, this.args(), this.opts.env);
     return this;
   }
 
