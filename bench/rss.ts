@@ -18,8 +18,14 @@ export interface IdleSample {
   file: number;
 }
 
-/** Samples a process's RSS every 10 s for `seconds`; returns the sample at 60 s and the last one. */
-export async function idleRss(pid: number, seconds: number): Promise<{ at60: IdleSample; end: IdleSample }> {
+/**
+ * Samples a process's RSS every 10 s for `seconds`; returns the sample at 60 s, the last one and the highest (an
+ * agent that trims its memory once settled could read low at one instant and grow back: the highest says).
+ */
+export async function idleRss(
+  pid: number,
+  seconds: number,
+): Promise<{ at60: IdleSample; end: IdleSample; max: IdleSample }> {
   const samples: IdleSample[] = [];
   const start = Date.now();
   while (Date.now() - start < seconds * 1000) {
@@ -29,6 +35,7 @@ export async function idleRss(pid: number, seconds: number): Promise<{ at60: Idl
   return {
     at60: samples.find((s) => s.at >= 60) ?? samples[samples.length - 1]!,
     end: samples[samples.length - 1]!,
+    max: samples.reduce((a, b) => (b.rss > a.rss ? b : a)),
   };
 }
 

@@ -40,6 +40,13 @@ function expectGoodCycle(c: Cycle) {
   cycles.push(c);
 }
 
+/** The agent's memory trim worked in its container: no madvise refused, the executable's pages mostly handed back. */
+function expectTrimmed(t: { msg: string; fileMiB: number[]; errnos?: unknown }) {
+  expect(t.msg).toBe('memory trimmed');
+  expect(t.errnos).toBeUndefined();
+  expect(t.fileMiB[1]!, 'file-backed MiB after the trim').toBeLessThan(t.fileMiB[0]! / 2);
+}
+
 describe('a real node', () => {
   it(
     'runs the agent from the built image under the kubelet, with its probes and its bound token',
@@ -60,8 +67,10 @@ describe('a real node', () => {
   it(
     'reboots the VM for real with the command method (deploy/base: privileged, root, nsenter + systemctl reboot)',
     async () => {
+      const trim = await w.agentTrim();
+      expectTrimmed(trim);
       const g = await w.agentInGuest();
-      process.stderr.write(`[node-e2e] command agent: ${JSON.stringify(g)}\n`);
+      process.stderr.write(`[node-e2e] command agent: ${JSON.stringify(g)}; trim ${JSON.stringify(trim)}\n`);
       // A privileged container runs outside AppArmor confinement: the runtime's default profile does not apply.
       expect(g.confinement).toBe('unconfined');
       expectGoodCycle(await w.rebootCycle('command'));
@@ -137,8 +146,10 @@ describe('a real node', () => {
       expect(sc.privileged).toBeUndefined();
       expect(sc.capabilities).toEqual({ drop: ['ALL'] });
       expect(sc.appArmorProfile).toEqual({ type: 'Unconfined' });
+      const trim = await w.agentTrim();
+      expectTrimmed(trim);
       const g = await w.agentInGuest();
-      process.stderr.write(`[node-e2e] signal agent: ${JSON.stringify(g)}\n`);
+      process.stderr.write(`[node-e2e] signal agent: ${JSON.stringify(g)}; trim ${JSON.stringify(trim)}\n`);
       expect(g.confinement).toBe('unconfined');
       expect(g.capEff, 'no effective capabilities').toBe('0000000000000000');
       expectGoodCycle(await w.rebootCycle('signal'));

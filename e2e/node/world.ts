@@ -11,9 +11,9 @@ import { parseAllDocuments, stringify } from 'yaml';
 import { kubeconfigConnection } from '../../operator/kube/connection.ts';
 import { KubeHttp } from '../../operator/kube/http.ts';
 import { Annotations } from '../../operator/protocol.ts';
+import { type Resident, residentFromStatus } from '../../operator/util/proc-status.ts';
 import { ControlPlane } from '../../testkit/cluster/controlplane.ts';
 import { eventually } from '../../testkit/eventually.ts';
-import { type Resident, residentFromStatus } from '../../operator/util/proc-status.ts';
 import { freePort } from '../../testkit/prom/prometheus.ts';
 import { ControllerProcess } from '../../testkit/sim/controller-process.ts';
 import { helmTemplate } from '../../testkit/tools/tools.ts';
@@ -257,6 +257,28 @@ export class RealNodeWorld {
     const confinement = (await vm.sh(`cat /proc/${pid}/attr/current`)).trim();
     const capEff = (await vm.sh(`sed -n 's/^CapEff:\\t//p' /proc/${pid}/status`)).trim();
     return { pid, confinement, capEff, ...(await this.memoryInGuest(pid)) };
+  }
+
+  /**
+   * The agent's memory trim as its own log reports it (operator/agent/trim.ts), once it has happened: in the real
+   * container, under the runtime's seccomp profile and the method's privileges, the madvise calls must succeed.
+   */
+  async agentTrim(): Promise<{ msg: string; rssMiB: number[]; fileMiB: number[]; errnos?: unknown }> {
+    const pod = (await this.agentPod())!.metadata.name;
+    return eventually(
+      'the agent logged its memory trim',
+      async () => {
+        const log = await kubectl(this.cp.kubeconfig, ['logs', '-n', SYSTEM_NS, pod]);
+        const line = log
+          .split('\n')
+          .filter((l) => l.startsWith('{'))
+          .map((l) => JSON.parse(l) as { phase?: string; msg: string; rssMiB: number[]; fileMiB: number[] })
+          .find((l) => l.phase === 'trim');
+        return line;
+      },
+      2 * 60_000,
+      2000,
+    );
   }
 
   /** A guest process's memory: its container cgroup's charge (what the kubelet counts) and its RSS split. */

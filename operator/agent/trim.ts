@@ -103,8 +103,9 @@ export async function trimOnce(native: TrimNative): Promise<TrimResult> {
 const MiB = (b: number) => Math.round((b / 1048576) * 10) / 10;
 
 /**
- * Trims once, `afterMs` after `ready()` first holds (checked every `afterMs`): start-up is over by then and the
- * agent is waiting on its watch. Returns a cancel function. A failure is logged and never stops the agent.
+ * Trims once, when `ready()` has held for `afterMs` (checked every second, or every `afterMs` if shorter): start-up
+ * is over by then and the agent is waiting on its watch. Returns a cancel function. A failure is logged and never
+ * stops the agent.
  */
 export function scheduleTrim(opts: {
   afterMs: number;
@@ -119,7 +120,11 @@ export function scheduleTrim(opts: {
     if (!opts.ready()) readySince = undefined;
     else readySince ??= now;
     if (readySince === undefined || now - readySince < opts.afterMs) {
-      timer = setTimeout(tick, readySince === undefined ? opts.afterMs : opts.afterMs - (now - readySince));
+      const poll = Math.min(opts.afterMs, 1000);
+      timer = setTimeout(
+        tick,
+        readySince === undefined ? poll : Math.min(poll, opts.afterMs - (now - readySince)),
+      );
       timer.unref();
       return;
     }

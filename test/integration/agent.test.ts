@@ -1,8 +1,17 @@
 // A real `kreboot agent` process per kwok node, against the real API server.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  cpSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { V1Node } from '@kubernetes/client-node';
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
 import { Annotations as A, Conditions, RebootRequiredReasons as R } from '../../operator/protocol.ts';
@@ -324,6 +333,69 @@ describe('kreboot agent on a kwok node', () => {
     expect(sick.body).toMatch(/sentinel check running for \d+ ms \(wedged\)/);
     await a.stop('SIGKILL');
     spawnSync('pkill', ['-f', '^sleep 300$']);
+  });
+
+  it('trims its start-up pages once settled, and still sees the sentinel at once afterwards', async () => {
+    const name = await newNode();
+    // Its own copy of the executable, as from its image on a node: pages other processes map too (this test's
+    // own Node) are not the agent's to hand back, and the kernel keeps them.
+    const nodeBin = join(root, `node-${name}`);
+    copyFileSync(realpathSync(NODE_BIN), nodeBin);
+    const a = new AgentProcess({
+      nodeName: name,
+      dir: join(root, name),
+      kubeconfig,
+      bootId: 'boot-1',
+      nodeBin,
+      extraArgs: ['--memory-trim-after=1s'],
+    });
+    agents.push(a);
+    a.start();
+    await conditionIs(name, 'False');
+    const trim = await eventually(
+      'the trim logged',
+      async () => a.logLines().find((l) => l.phase === 'trim'),
+      20_000,
+      100,
+    );
+    expect(trim.msg).toBe('memory trimmed');
+    expect(trim.errnos).toBeUndefined();
+    const [before, after] = trim.fileMiB as number[];
+    expect(after!, 'file-backed MiB after the trim').toBeLessThan(before! / 2);
+    // The kernel's own figure agrees: the process's file-backed resident set is what the log says, give or take
+    // what ran since.
+    const status = readFileSync(`/proc/${a.child!.pid}/status`, 'utf8');
+    expect(Number(/^RssFile:\s+(\d+) kB$/m.exec(status)![1]) / 1024).toBeLessThan(before! / 2);
+    writeFileSync(a.sentinel, '');
+    await conditionIs(name, 'True', R.sentinelFile, 5000);
+    // Trimmed once only.
+    expect(a.logLines().filter((l) => l.phase === 'trim')).toHaveLength(1);
+  });
+
+  it('runs untrimmed, and says why, when the binding is missing or the trim is off', async () => {
+    const name = await newNode();
+    const a = (await agentFor(name, 'boot-1', ['--memory-trim-after=0'])).start();
+    await conditionIs(name, 'False');
+    expect(a.logLines().filter((l) => l.phase === 'trim')).toEqual([]);
+    // A bundle without dist/trim.node (KREBOOT_SKIP_NATIVE=1 npm run build): the agent works and logs why.
+    const bare = join(root, `bundle-${name}`);
+    cpSync(dirname(KREBOOT_BUNDLE), bare, { recursive: true, filter: (src) => !src.endsWith('trim.node') });
+    const b = new (class extends AgentProcess {
+      override args() {
+        return super.args().map((x) => (x === KREBOOT_BUNDLE ? join(bare, 'kreboot.mjs') : x));
+      }
+    })({ nodeName: await newNode(), dir: join(root, `${name}-b`), kubeconfig, bootId: 'boot-1' });
+    agents.push(b);
+    b.start();
+    const off = await eventually(
+      'the trim-off line',
+      async () => b.logLines().find((l) => l.phase === 'trim'),
+      20_000,
+      100,
+    );
+    expect(off.msg).toBe('memory trim off');
+    expect(off.reason).toContain('trim.node is missing');
+    await a.stop();
   });
 
   it('exits 0 on SIGTERM', async () => {
