@@ -58,7 +58,9 @@ export async function benchNode(): Promise<string[]> {
     const cycles: Cycle[] = [];
     for (const method of ['command', 'signal']) {
       if (method === 'signal') await w.useSignalMethod();
-      await new Promise((r) => setTimeout(r, 20_000)); // let the agent settle before reading its memory
+      // Past the agent's memory trim (10 s after ready) and the regrowth after it, which levels off within about
+      // 100 s (npm run bench -- agent-memory).
+      await new Promise((r) => setTimeout(r, 120_000));
       const g = await w.agentInGuest();
       mem.push(`| ${method} | ${(g.memoryBytes / 2 ** 20).toFixed(1)} MiB |`);
       cycles.push(await w.rebootCycle(method));
@@ -81,7 +83,7 @@ export async function benchNode(): Promise<string[]> {
       `| --- | ${cycles.map(() => '---').join(' | ')} |`,
       ...keys.map((k) => `| ${k} | ${cycles.map((c) => s(c.phases[k])).join(' | ')} |`),
       '',
-      '| agent memory, cgroup memory.current of its container, 20 s after start | |',
+      '| agent memory, cgroup memory.current of its container, after 120 s idle | |',
       '| --- | --- |',
       ...mem,
     );
@@ -98,7 +100,7 @@ const memRow = (name: string, m: GuestMemory) =>
 /**
  * kured's agent next to kreboot's on the same real node, both idle under the same kubelet: kured 1.23's own
  * DaemonSet and RBAC (its manifests, the image replaced; the reboot command made harmless; no sentinel exists while
- * it runs), measured 20 s after its pod runs, then removed before kreboot's reboot cycles.
+ * it runs), measured 60 s after its pod runs, then removed before kreboot's reboot cycles.
  */
 async function kuredSideBySide(w: RealNodeWorld): Promise<string[]> {
   const ns = 'kube-system';
@@ -111,13 +113,13 @@ async function kuredSideBySide(w: RealNodeWorld): Promise<string[]> {
       5 * 60_000,
       1000,
     );
-    await new Promise((r) => setTimeout(r, 20_000)); // the same settle as the agent's reading below
+    await new Promise((r) => setTimeout(r, 60_000)); // kured idle a minute; kreboot's agent has run for longer
     const kuredPid = (await w.vm.sh('pgrep -x kured | head -1')).trim();
     if (!kuredPid) throw new Error('kured runs in a pod but no kured process was found in the guest');
     const kured = await w.memoryInGuest(kuredPid);
     const agent = await w.agentInGuest();
     return [
-      '| both agents idle on the same real node, 20 s after kured started | cgroup memory.current | RSS |',
+      '| both agents idle on the same real node, 60 s after kured started | cgroup memory.current | RSS |',
       '| --- | --- | --- |',
       memRow('kreboot agent (deploy/base)', agent),
       memRow('kured 1.23.0 (its DaemonSet)', kured),

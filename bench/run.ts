@@ -2,6 +2,7 @@
 // for BENCHMARKS.md. Benchmarks measure; they never fail a build on a figure.
 import { cpus, totalmem } from 'node:os';
 import { benchAgent } from './agent.ts';
+import { benchAgentMemory } from './agent-memory.ts';
 import { benchCli } from './cli.ts';
 import { benchClientSoak } from './client-soak.ts';
 import { benchCluster } from './cluster.ts';
@@ -30,6 +31,7 @@ const benches: Record<string, () => Promise<string[]>> = {
   fleet: () => benchFleet(),
   idle: () => benchIdle(),
   'runtime-floor': () => benchRuntimeFloor(),
+  'agent-memory': () => benchAgentMemory(),
 };
 
 const wanted = process.argv.slice(2);

@@ -1,0 +1,68 @@
+// The agent's resident memory over time, untrimmed and trimmed (operator/agent/trim.ts), on a quiet API server:
+// one real agent at a time, each on its own copy of the Node executable (as from its own image layer on a node),
+// sampled every 10 s from /proc. Shows when the trim happens and how much of the executable comes back.
+import { copyFileSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { ControlPlane } from '../testkit/cluster/controlplane.ts';
+import { kwokNode } from '../testkit/cluster/nodes.ts';
+import { AgentProcess, NODE_BIN } from '../testkit/sim/agent-process.ts';
+import { idleRss, mib } from './rss.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function benchAgentMemory(): Promise<string[]> {
+  const seconds = Number(process.env.KREBOOT_BENCH_IDLE_SECONDS ?? 300);
+  const dir = mkdtempSync(join(tmpdir(), 'kreboot-bench-agent-memory-'));
+  const cp = await ControlPlane.start({ dir: join(dir, 'cp'), apiOnly: true });
+  try {
+    const kc = new KubeConfig();
+    kc.loadFromFile(cp.kubeconfig);
+    const core = kc.makeApiClient(CoreV1Api);
+    const yaml = await import('yaml');
+    const json = join(dir, 'kubeconfig.json');
+    writeFileSync(json, JSON.stringify(yaml.parse(readFileSync(cp.kubeconfig, 'utf8'))));
+    const rows: string[] = [];
+    const variants: Array<[string, string[]]> = [
+      ['untrimmed (--memory-trim-after=0)', ['--memory-trim-after=0']],
+      ['trimmed (default: 10 s after ready)', []],
+    ];
+    for (const [i, [name, args]] of variants.entries()) {
+      const nodeName = `mem-${i}`;
+      await core.createNode({ body: kwokNode(nodeName) });
+      const nodeBin = join(dir, `node-${i}`);
+      copyFileSync(realpathSync(NODE_BIN), nodeBin);
+      const agent = new AgentProcess({
+        nodeBin,
+        nodeName,
+        dir: join(dir, nodeName),
+        kubeconfig: json,
+        bootId: 'bench-boot',
+        logLevel: 'info',
+        extraArgs: args,
+      });
+      agent.start();
+      try {
+        await sleep(100);
+        const samples = await idleRss(agent.child!.pid!, seconds);
+        const trim = agent.logLines().find((l) => l.phase === 'trim' && l.msg === 'memory trimmed');
+        rows.push(
+          `| ${name} | ${mib(samples.at60)} | ${mib(samples.max)} at ${samples.max.at.toFixed(0)} s | ${mib(samples.end)} | ${
+            trim ? `${(trim.rssMiB as number[]).join(' → ')} MiB` : '—'
+          } |`,
+        );
+      } finally {
+        await agent.stop();
+      }
+    }
+    return [
+      `| agent, RSS (anonymous, file-backed) from start, sampled every 10 s | at 60 s | highest | at ${seconds} s | the trim's own log line |`,
+      '| --- | --- | --- | --- | --- |',
+      ...rows,
+    ];
+  } finally {
+    await cp.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
