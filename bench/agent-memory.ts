@@ -1,13 +1,13 @@
 // The agent's resident memory over time, untrimmed and trimmed (operator/agent/trim.ts), on a quiet API server:
 // one real agent at a time, each on its own copy of the Node executable (as from its own image layer on a node),
 // sampled every 10 s from /proc. Shows when the trim happens and how much of the executable comes back.
-import { copyFileSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { ControlPlane } from '../testkit/cluster/controlplane.ts';
 import { kwokNode } from '../testkit/cluster/nodes.ts';
-import { AgentProcess, NODE_BIN } from '../testkit/sim/agent-process.ts';
+import { AgentProcess, ownNodeCopy } from '../testkit/sim/agent-process.ts';
 import { idleRss, mib } from './rss.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -31,8 +31,7 @@ export async function benchAgentMemory(): Promise<string[]> {
     for (const [i, [name, args]] of variants.entries()) {
       const nodeName = `mem-${i}`;
       await core.createNode({ body: kwokNode(nodeName) });
-      const nodeBin = join(dir, `node-${i}`);
-      copyFileSync(realpathSync(NODE_BIN), nodeBin);
+      const nodeBin = ownNodeCopy(join(dir, `node-${i}`));
       const agent = new AgentProcess({
         nodeBin,
         nodeName,

@@ -1,14 +1,6 @@
 // The agent's footprint and latency, measured on a quiet API server (etcd + kube-apiserver only, so every
 // request to the nodes resource in apiserver_request_total is the agent's).
-import {
-  copyFileSync,
-  mkdtempSync,
-  readFileSync,
-  realpathSync,
-  rmSync,
-  unlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
@@ -18,7 +10,7 @@ import type { NodeLite } from '../operator/kube/types.ts';
 import { Conditions } from '../operator/protocol.ts';
 import { apiGet, ControlPlane } from '../testkit/cluster/controlplane.ts';
 import { kwokNode } from '../testkit/cluster/nodes.ts';
-import { AgentProcess, NODE_BIN } from '../testkit/sim/agent-process.ts';
+import { AgentProcess, ownNodeCopy } from '../testkit/sim/agent-process.ts';
 import { startKured } from './kured.ts';
 import { type IdleSample, idleRss, mib } from './rss.ts';
 import { fmt, summary } from './stats.ts';
@@ -100,8 +92,7 @@ export async function benchAgent(): Promise<string[]> {
 
     // The agent runs its own copy of the Node executable, as it does from its image on a node (the bench itself
     // runs on the project's): the kernel trims no page that another process maps too.
-    const nodeBin = join(dir, 'agent-node');
-    copyFileSync(realpathSync(NODE_BIN), nodeBin);
+    const nodeBin = ownNodeCopy(join(dir, 'agent-node'));
     const agent = new AgentProcess({
       nodeBin,
       nodeName,

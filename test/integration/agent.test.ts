@@ -1,15 +1,6 @@
 // A real `kreboot agent` process per kwok node, against the real API server.
 import { spawnSync } from 'node:child_process';
-import {
-  copyFileSync,
-  cpSync,
-  mkdtempSync,
-  readFileSync,
-  realpathSync,
-  rmSync,
-  unlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { V1Node } from '@kubernetes/client-node';
@@ -17,7 +8,7 @@ import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
 import { Annotations as A, Conditions, RebootRequiredReasons as R } from '../../operator/protocol.ts';
 import { createKwokNodes } from '../../testkit/cluster/nodes.ts';
 import { freePort } from '../../testkit/prom/prometheus.ts';
-import { AgentProcess, KREBOOT_BUNDLE, NODE_BIN } from '../../testkit/sim/agent-process.ts';
+import { AgentProcess, KREBOOT_BUNDLE, NODE_BIN, ownNodeCopy } from '../../testkit/sim/agent-process.ts';
 import { TcpProxy } from '../../testkit/sim/tcp-proxy.ts';
 import { clients, eventually, uniq } from './kube.ts';
 
@@ -339,8 +330,7 @@ describe('kreboot agent on a kwok node', () => {
     const name = await newNode();
     // Its own copy of the executable, as from its image on a node: pages other processes map too (this test's
     // own Node) are not the agent's to hand back, and the kernel keeps them.
-    const nodeBin = join(root, `node-${name}`);
-    copyFileSync(realpathSync(NODE_BIN), nodeBin);
+    const nodeBin = ownNodeCopy(join(root, `node-${name}`));
     const a = new AgentProcess({
       nodeName: name,
       dir: join(root, name),

@@ -1,13 +1,22 @@
 // A real `kreboot agent` process for a simulated node: its own sentinel dir, boot-ID file and reboot command
 // (a script that appends to a marker file, so tests count reboots). Runs the built bundle with the same
 // Node flags as the DaemonSet.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AGENT_NODE_FLAGS } from '../../operator/agent/config.ts';
 import { LoggedProcess } from './logged-process.ts';
 
 export const NODE_BIN = join(process.cwd(), 'node_modules/.bin/node');
 export const KREBOOT_BUNDLE = join(process.cwd(), 'dist/kreboot.mjs');
+
+/**
+ * A copy of the Node executable at `file`, for one agent to run as from its own image layer on a node: the kernel
+ * reclaims no page that another process maps too, so an agent on the shared executable cannot trim its memory.
+ */
+export function ownNodeCopy(file: string): string {
+  copyFileSync(realpathSync(NODE_BIN), file);
+  return file;
+}
 
 export interface AgentProcessOptions {
   nodeName: string;
