@@ -25,7 +25,7 @@ export interface IdleSample {
 export async function idleRss(
   pid: number,
   seconds: number,
-): Promise<{ at60: IdleSample; end: IdleSample; max: IdleSample }> {
+): Promise<{ at60: IdleSample; end: IdleSample; max: IdleSample; samples: IdleSample[] }> {
   const samples: IdleSample[] = [];
   const start = Date.now();
   while (Date.now() - start < seconds * 1000) {
@@ -35,9 +35,12 @@ export async function idleRss(
   return {
     at60: samples.find((s) => s.at >= 60) ?? samples[samples.length - 1]!,
     end: samples[samples.length - 1]!,
-    max: samples.reduce((a, b) => (b.rss > a.rss ? b : a)),
+    max: highest(samples),
+    samples,
   };
 }
+
+export const highest = (samples: IdleSample[]) => samples.reduce((a, b) => (b.rss > a.rss ? b : a));
 
 export const mib = (s: IdleSample) =>
   `${s.rss.toFixed(1)} MiB (anon ${s.anon.toFixed(1)}, file ${s.file.toFixed(1)})`;

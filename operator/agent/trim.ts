@@ -1,5 +1,5 @@
 // The agent's memory trim: once the agent has settled, ask the kernel to reclaim the pages of its executable and
-// libraries that only start-up touched (madvise MADV_PAGEOUT through native/trim.c). An idle agent keeps ~44 MiB
+// libraries that only start-up touched (madvise MADV_RANDOM + MADV_PAGEOUT through native/trim.c). An idle agent keeps ~44 MiB
 // of the `node` binary resident otherwise, more than kured's whole agent; what the idle loop needs faults back in.
 // Only read-only file mappings are trimmed: their pages are the file's own, so reclaiming them loses nothing.
 import { existsSync } from 'node:fs';
@@ -52,8 +52,6 @@ export const MADV = { normal: 0, random: 1, pageout: 21 } as const;
 /** What native/trim.c exports. */
 export interface TrimNative {
   madvise: Madvise;
-  /** glibc's malloc_trim(0): 1 if memory was released, 0 if not, -1 without glibc. */
-  mallocTrim: () => number;
 }
 
 /** The native binding built next to the bundle (dist/trim.node), or why there is none. */
@@ -63,8 +61,8 @@ export function loadTrimNative(file: string): { native: TrimNative } | { why: st
   }
   try {
     const mod = createRequire(import.meta.url)(file) as Partial<Record<keyof TrimNative, unknown>>;
-    if (typeof mod.madvise !== 'function' || typeof mod.mallocTrim !== 'function') {
-      return { why: `${file} lacks madvise or mallocTrim (built from another version of trim.c?)` };
+    if (typeof mod.madvise !== 'function') {
+      return { why: `${file} has no madvise function (built from another version of trim.c?)` };
     }
     return { native: mod as TrimNative };
   } catch (err) {
@@ -81,14 +79,12 @@ export interface TrimResult {
 }
 
 /**
- * One trim of this process. First the allocator's free pages (start-up frees more than the idle loop allocates
- * again), then every trimmable mapping is marked MADV_RANDOM and paged out: a page the idle loop needs later
- * then faults back in alone, without the read-around and fault-around neighbours that made the idle set grow
- * back by a third (BENCHMARKS.md, "The agent's memory").
+ * One trim of this process: every trimmable mapping is marked MADV_RANDOM and paged out. A page the idle loop
+ * needs later then faults back in alone, without the read-around and fault-around neighbours that otherwise made
+ * the idle set grow back to 20 MiB of the executable instead of 17 (BENCHMARKS.md, "The agent's memory").
  */
 export async function trimOnce(native: TrimNative): Promise<TrimResult> {
   const before = residentFromStatus(await readFile('/proc/self/status', 'utf8'));
-  native.mallocTrim();
   const ranges = trimmableRanges(await readFile('/proc/self/maps', 'utf8'));
   const errors: Record<number, number> = {};
   for (const r of ranges) {

@@ -1,8 +1,8 @@
 // Flag value parsers without zod, for the options every node pays for: the agent's and the common ones.
-// zod is the project's schema library everywhere else (CRDs, the controller's settings); loading it costs the
-// agent ~N MiB of resident memory on every node (BENCHMARKS.md, "The agent's memory"), and the agent's flags need
-// only strings, enums, booleans, durations and ports. These parsers have zod's `safeParse` shape, so an option
-// table mixes both and parseOptions (options.ts) reads either.
+// zod is the project's schema library everywhere else (CRDs, the controller's settings); loading it cost the agent
+// 2.7 MiB of resident memory on every node (BENCHMARKS.md, "The agent's memory"), and the agent's flags need only
+// strings, enums, booleans, durations and ports. These parsers have zod's `safeParse` shape, so an option table
+// mixes both and parseOptions (options.ts) reads either.
 import { parseDuration } from '../util/duration.ts';
 
 export type SafeResult<T> =

@@ -39,7 +39,7 @@ describe('bundle split', () => {
     const agent = loadedInputs('operator/agent/main.ts');
     expect(agent.some((p) => p.includes('operator/agent/agent.ts'))).toBe(true);
     expect(agent.filter((p) => p.includes('@kubernetes/client-node'))).toEqual([]);
-    // Nor zod: its load alone was ~6 MiB of the agent's resident memory (operator/config/flags.ts).
+    // Nor zod: it cost the agent 2.7 MiB of resident memory (operator/config/flags.ts).
     expect(agent.filter((p) => p.includes('node_modules/zod/'))).toEqual([]);
     for (const cmd of ['operator/controller/main.ts', 'operator/cli/status.ts']) {
       expect(loadedInputs(cmd).some((p) => p.includes('@kubernetes/client-node/dist/config.js'))).toBe(true);

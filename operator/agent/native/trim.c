@@ -1,16 +1,13 @@
 // kreboot's one native piece: lets the agent hand back the pages of its own executable that only its start-up
-// touched. An idle Node process keeps ~35 MiB of the `node` binary resident (module loading, TLS set-up and the
-// first list fault in code it never runs again); madvise(MADV_PAGEOUT) asks the kernel to reclaim them, and the
-// few the idle loop needs fault back in. Node has no binding for madvise, hence this file (BENCHMARKS.md, "The
-// agent's memory trim", has the measurement that justifies it).
+// touched. An idle Node agent keeps ~44 MiB of the `node` binary resident (module loading, TLS and OpenSSL set-up,
+// the first list fault in code it never runs again); madvise(MADV_PAGEOUT) asks the kernel to reclaim them, and
+// the pages the idle loop needs fault back in. Node has no binding for madvise, hence this file (BENCHMARKS.md,
+// "The agent's memory", has the measurements that justify it; operator/agent/trim.ts uses it).
 //
 // Node-API is ABI-stable, so the handful of declarations used are written out here rather than taken from
 // node_api.h: the image's build stage has a C compiler but not necessarily Node's headers.
 #define _GNU_SOURCE
 #include <errno.h>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/mman.h>
@@ -62,25 +59,9 @@ static napi_value advise(napi_env env, napi_callback_info info) {
   return out;
 }
 
-// mallocTrim(): glibc's malloc_trim(0), which hands the free pages inside every malloc arena back to the kernel
-// (start-up frees more than the idle loop ever allocates again); returns 1 if it released memory. The
-// allocator's own free memory only, so nothing live is touched. Other C libraries: a no-op returning -1.
-static napi_value malloc_trim_js(napi_env env, napi_callback_info info) {
-  (void)info;
-#ifdef __GLIBC__
-  int rc = malloc_trim(0);
-#else
-  int rc = -1;
-#endif
-  napi_value out;
-  napi_create_int32(env, rc, &out);
-  return out;
-}
-
 napi_value napi_register_module_v1(napi_env env, napi_value exports) {
   napi_value fn;
   if (napi_create_function(env, "madvise", 7, advise, NULL, &fn) == 0) napi_set_named_property(env, exports, "madvise", fn);
-  if (napi_create_function(env, "mallocTrim", 10, malloc_trim_js, NULL, &fn) == 0) napi_set_named_property(env, exports, "mallocTrim", fn);
   return exports;
 }
 
