@@ -262,20 +262,21 @@ export class RealNodeWorld {
   /**
    * The agent's memory trim as its own log reports it (operator/agent/trim.ts), once it has happened: in the real
    * container, under the runtime's seccomp profile and the method's privileges, the madvise calls must succeed.
+   * Read from the container's log file in the guest (the API server cannot reach the kubelet behind QEMU's user
+   * network, so `kubectl logs` cannot): CRI lines, `TIME STREAM TAG MESSAGE`.
    */
   async agentTrim(): Promise<{ msg: string; rssMiB: number[]; fileMiB: number[]; errnos?: unknown }> {
-    const pod = (await this.agentPod())!.metadata.name;
+    const pod = (await this.agentPod())!;
+    const dir = `/var/log/pods/${SYSTEM_NS}_${pod.metadata.name}_${pod.metadata.uid}/agent`;
     return eventually(
       'the agent logged its memory trim',
-      async () => {
-        const log = await kubectl(this.cp.kubeconfig, ['logs', '-n', SYSTEM_NS, pod]);
-        const line = log
+      async () =>
+        (await this.vm.sh(`cat ${dir}/*.log`))
           .split('\n')
-          .filter((l) => l.startsWith('{'))
-          .map((l) => JSON.parse(l) as { phase?: string; msg: string; rssMiB: number[]; fileMiB: number[] })
-          .find((l) => l.phase === 'trim');
-        return line;
-      },
+          .map((l) => l.split(' ').slice(3).join(' '))
+          .filter((m) => m.startsWith('{'))
+          .map((m) => JSON.parse(m) as { phase?: string; msg: string; rssMiB: number[]; fileMiB: number[] })
+          .find((l) => l.phase === 'trim'),
       2 * 60_000,
       2000,
     );

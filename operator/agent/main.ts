@@ -15,7 +15,7 @@ import { Agent } from './agent.ts';
 import { agentOptions } from './config.ts';
 import { commandRebooter, type Rebooter, signalRebooter } from './reboot.ts';
 import { checkSentinel } from './sentinel.ts';
-import { loadTrimNative, scheduleTrim, TRIM_BINDING } from './trim.ts';
+import { loadTrimNative, scheduleTrim, TRIM_BINDING, type TrimNative } from './trim.ts';
 
 const SUMMARY =
   'Per-node agent: reports on its own Node whether this host needs a reboot, and reboots it only when the\n' +
@@ -33,21 +33,26 @@ export async function readBootId(file: string): Promise<string> {
   return id;
 }
 
-/** The memory trim (trim.ts), with its native binding next to the entry script: /app/trim.node in the image. */
-function startTrim(afterMs: number, ready: () => boolean, log: Logger): () => void {
-  if (afterMs === 0) return () => {};
+/**
+ * The agent's memory measures (trim.ts) through their native binding next to the entry script (/app/trim.node in
+ * the image), or undefined when they are off or the binding is missing (logged). Huge pages go off at once, before
+ * the agent's heap grows; the trim comes later, once it has settled.
+ */
+function memoryNative(afterMs: number, log: Logger): TrimNative | undefined {
+  if (afterMs === 0) return undefined;
   const entry = process.argv[1] ? realpathSync(process.argv[1]) : '';
-  const native = loadTrimNative(join(dirname(entry), TRIM_BINDING));
-  if ('why' in native) {
-    log.info({ phase: 'trim', reason: native.why }, 'memory trim off');
-    return () => {};
+  const loaded = loadTrimNative(join(dirname(entry), TRIM_BINDING));
+  if ('why' in loaded) {
+    log.info({ phase: 'trim', reason: loaded.why }, 'memory trim off');
+    return undefined;
   }
-  return scheduleTrim({
-    afterMs,
-    ready,
-    native: native.native,
-    log,
-  });
+  const rc = loaded.native.noHugePages();
+  if (rc !== 0)
+    log.warn(
+      { phase: 'trim', reason: `prctl(PR_SET_THP_DISABLE) failed, errno ${rc}` },
+      'huge pages stay on',
+    );
+  return loaded.native;
 }
 
 export async function runAgent(argv: string[]): Promise<number> {
@@ -57,6 +62,7 @@ export async function runAgent(argv: string[]): Promise<number> {
     return 0;
   }
   const log = createLogger(cfg.logLevel, cfg.logFormat, { node: cfg.nodeName, component: 'agent' });
+  const native = memoryNative(cfg.memoryTrimAfter, log);
   const bootId = await readBootId(cfg.bootIdFile);
   const conn = await connect(cfg.kubeconfig);
   const http = new KubeHttp(conn, `kreboot-agent/${VERSION}`);
@@ -103,7 +109,9 @@ export async function runAgent(argv: string[]): Promise<number> {
   });
   log.info({ phase: 'start', api: conn.source, metricsPort: cfg.metricsPort, version: VERSION }, 'agent up');
   agent.start();
-  const cancelTrim = startTrim(cfg.memoryTrimAfter, () => agent.ready, log);
+  const cancelTrim = native
+    ? scheduleTrim({ afterMs: cfg.memoryTrimAfter, ready: () => agent.ready, native, log })
+    : () => {};
 
   const sig = await untilSignal();
   log.info({ phase: 'stop', reason: sig }, 'stopping');

@@ -52,6 +52,8 @@ export const MADV = { normal: 0, random: 1, pageout: 21 } as const;
 /** What native/trim.c exports. */
 export interface TrimNative {
   madvise: Madvise;
+  /** prctl(PR_SET_THP_DISABLE) for this process: 0, or the errno. */
+  noHugePages: () => number;
 }
 
 /** The native binding built next to the bundle (dist/trim.node), or why there is none. */
@@ -61,8 +63,8 @@ export function loadTrimNative(file: string): { native: TrimNative } | { why: st
   }
   try {
     const mod = createRequire(import.meta.url)(file) as Partial<Record<keyof TrimNative, unknown>>;
-    if (typeof mod.madvise !== 'function') {
-      return { why: `${file} has no madvise function (built from another version of trim.c?)` };
+    if (typeof mod.madvise !== 'function' || typeof mod.noHugePages !== 'function') {
+      return { why: `${file} lacks madvise or noHugePages (built from another version of trim.c?)` };
     }
     return { native: mod as TrimNative };
   } catch (err) {

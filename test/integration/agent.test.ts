@@ -326,7 +326,7 @@ describe('kreboot agent on a kwok node', () => {
     spawnSync('pkill', ['-f', '^sleep 300$']);
   });
 
-  it('trims its start-up pages once settled, and still sees the sentinel at once afterwards', async () => {
+  it('trims its start-up pages once settled (huge pages off from the start), and still sees the sentinel at once afterwards', async () => {
     const name = await newNode();
     // Its own copy of the executable, as from its image on a node: pages other processes map too (this test's
     // own Node) are not the agent's to hand back, and the kernel keeps them.
@@ -356,6 +356,8 @@ describe('kreboot agent on a kwok node', () => {
     // what ran since.
     const status = readFileSync(`/proc/${a.child!.pid}/status`, 'utf8');
     expect(Number(/^RssFile:\s+(\d+) kB$/m.exec(status)![1]) / 1024).toBeLessThan(before! / 2);
+    // Huge pages off for the agent from its start (prctl PR_SET_THP_DISABLE: the kernel shows it here).
+    expect(/^THP_enabled:\s+(\d)$/m.exec(status)?.[1]).toBe('0');
     writeFileSync(a.sentinel, '');
     await conditionIs(name, 'True', R.sentinelFile, 5000);
     // Trimmed once only.
@@ -367,6 +369,9 @@ describe('kreboot agent on a kwok node', () => {
     const a = (await agentFor(name, 'boot-1', ['--memory-trim-after=0'])).start();
     await conditionIs(name, 'False');
     expect(a.logLines().filter((l) => l.phase === 'trim')).toEqual([]);
+    expect(/^THP_enabled:\s+(\d)$/m.exec(readFileSync(`/proc/${a.child!.pid}/status`, 'utf8'))?.[1]).toBe(
+      '1',
+    );
     // A bundle without dist/trim.node (KREBOOT_SKIP_NATIVE=1 npm run build): the agent works and logs why.
     const bare = join(root, `bundle-${name}`);
     cpSync(dirname(KREBOOT_BUNDLE), bare, { recursive: true, filter: (src) => !src.endsWith('trim.node') });

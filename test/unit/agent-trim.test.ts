@@ -90,7 +90,7 @@ describe('scheduleTrim (when the agent trims)', () => {
     const cancel = scheduleTrim({
       afterMs: 10_000,
       ready: () => ready,
-      native: { madvise },
+      native: { madvise, noHugePages: () => 0 },
       log: silent,
     });
     await vi.advanceTimersByTimeAsync(60_000);
@@ -118,7 +118,7 @@ describe('scheduleTrim (when the agent trims)', () => {
   it('a failing pageout (a kernel without MADV_PAGEOUT) is logged with its errno and does not throw', async () => {
     const lines: Array<Record<string, unknown>> = [];
     const log = pino({ level: 'info' }, { write: (s: string) => lines.push(JSON.parse(s)) });
-    scheduleTrim({ afterMs: 1, ready: () => true, native: { madvise: () => 22 }, log });
+    scheduleTrim({ afterMs: 1, ready: () => true, native: { madvise: () => 22, noHugePages: () => 0 }, log });
     await vi.waitFor(() => expect(lines.length).toBe(1));
     expect(lines[0]).toMatchObject({ phase: 'trim', msg: 'memory trim failed', level: 40 });
     expect(Object.keys(lines[0]!.errnos as object)).toEqual(['22']);

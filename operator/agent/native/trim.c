@@ -1,5 +1,5 @@
 // kreboot's one native piece: lets the agent hand back the pages of its own executable that only its start-up
-// touched. An idle Node agent keeps ~44 MiB of the `node` binary resident (module loading, TLS and OpenSSL set-up,
+// touched (and keep its heap out of transparent huge pages). An idle Node agent keeps ~44 MiB of the `node` binary resident (module loading, TLS and OpenSSL set-up,
 // the first list fault in code it never runs again); madvise(MADV_PAGEOUT) asks the kernel to reclaim them, and
 // the pages the idle loop needs fault back in. Node has no binding for madvise, hence this file (BENCHMARKS.md,
 // "The agent's memory", has the measurements that justify it; operator/agent/trim.ts uses it).
@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #ifndef MADV_PAGEOUT
@@ -59,9 +60,21 @@ static napi_value advise(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// noHugePages(): prctl(PR_SET_THP_DISABLE) for this process, called as the agent starts: on kernels with
+// transparent huge pages set to "always" (Debian's cloud kernel, RHEL), a touched byte of a heap region can
+// make the whole 2 MiB huge page resident, which an idle agent does not want. Returns 0 or the errno.
+static napi_value no_huge_pages(napi_env env, napi_callback_info info) {
+  (void)info;
+  int rc = prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) == 0 ? 0 : errno;
+  napi_value out;
+  napi_create_int32(env, rc, &out);
+  return out;
+}
+
 napi_value napi_register_module_v1(napi_env env, napi_value exports) {
   napi_value fn;
   if (napi_create_function(env, "madvise", 7, advise, NULL, &fn) == 0) napi_set_named_property(env, exports, "madvise", fn);
+  if (napi_create_function(env, "noHugePages", 11, no_huge_pages, NULL, &fn) == 0) napi_set_named_property(env, exports, "noHugePages", fn);
   return exports;
 }
 
