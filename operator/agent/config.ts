@@ -86,7 +86,7 @@ export const agentOptions = {
   },
   memoryTrimAfter: {
     flag: 'memory-trim-after',
-    help: 'hand the start-up pages of the executable back to the kernel once the agent has been ready this long; 0 = never (default 10s)',
+    help: 'hand the start-up pages of the executable back to the kernel once the agent has been ready this long, and keep huge pages off; 0 = neither (default 10s)',
     schema: duration({ max: 3_600_000 }).default(10_000),
     example: '10s',
   },
